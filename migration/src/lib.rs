@@ -1,0 +1,13 @@
+//! Database migrations for nhs-organisations. They run on SQLite and PostgreSQL.
+pub use sea_orm_migration::prelude::*;
+
+mod m20260101_000001_hierarchy;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20260101_000001_hierarchy::Migration)]
+    }
+}

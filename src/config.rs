@@ -1,0 +1,53 @@
+//! Settings from the environment (and matching command-line flags).
+use clap::Args;
+
+use crate::db::DEFAULT_DATABASE_URL;
+
+/// Where the database is; shared by every command.
+#[derive(Args, Clone, Debug)]
+pub struct DatabaseSettings {
+    /// `sqlite://…` or `postgres://…`.
+    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, global = true)]
+    pub database_url: String,
+}
+
+/// Settings of the HTTP server.
+#[derive(Args, Clone, Debug)]
+pub struct ServerSettings {
+    /// Listen address.
+    #[arg(long, env = "HOST", default_value = "127.0.0.1")]
+    pub host: String,
+    /// Listen port.
+    #[arg(long, env = "PORT", default_value_t = 8000)]
+    pub port: u16,
+    /// Comma-separated origins allowed by CORS (none by default).
+    #[arg(long, env = "CORS_ORIGINS", default_value = "")]
+    pub cors_origins: String,
+    /// Largest request body in bytes.
+    #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    pub max_body_bytes: usize,
+    /// Seconds a request may take before it is answered with a timeout.
+    #[arg(long, env = "REQUEST_TIMEOUT_SECS", default_value_t = 30)]
+    pub request_timeout_secs: u64,
+}
+
+impl ServerSettings {
+    /// The settings `serve` gets when no subcommand is given: environment, then defaults.
+    pub fn default_from_env() -> Self {
+        #[derive(clap::Parser)]
+        struct Only {
+            #[command(flatten)]
+            settings: ServerSettings,
+        }
+        <Only as clap::Parser>::parse_from(["nhs-organisations"]).settings
+    }
+
+    pub fn cors_origin_list(&self) -> Vec<String> {
+        self.cors_origins
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect()
+    }
+}

@@ -1,0 +1,12 @@
+//! Plain sea-orm models, one per table. Edges between them are membership rows (`crate::memberships`).
+pub mod change_log;
+pub mod country;
+pub mod integrated_care_board;
+pub mod local_health_board;
+pub mod london_borough;
+pub mod nhs_england_region;
+pub mod open_uk_network;
+pub mod organisation;
+pub mod paediatric_diabetes_network;
+pub mod paediatric_diabetes_unit;
+pub mod trust;

@@ -1,0 +1,103 @@
+//! Error kinds with the stable `extensions.code` values of the public contract.
+use async_graphql::ErrorExtensions;
+
+/// The stable machine-readable error codes (see API.md).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum ErrorCode {
+    Unauthenticated,
+    BadUserInput,
+    NotFound,
+    Conflict,
+    UpstreamUnavailable,
+    QueryTooComplex,
+    Internal,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::Unauthenticated => "UNAUTHENTICATED",
+            ErrorCode::BadUserInput => "BAD_USER_INPUT",
+            ErrorCode::NotFound => "NOT_FOUND",
+            ErrorCode::Conflict => "CONFLICT",
+            ErrorCode::UpstreamUnavailable => "UPSTREAM_UNAVAILABLE",
+            ErrorCode::QueryTooComplex => "QUERY_TOO_COMPLEX",
+            ErrorCode::Internal => "INTERNAL",
+        }
+    }
+}
+
+/// Errors raised by services. Messages are safe to show to clients, except `Database`/`Internal`
+/// whose detail only goes to the log.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("{0}")]
+    BadUserInput(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Unauthenticated(String),
+    #[error("{0}")]
+    UpstreamUnavailable(String),
+    #[error("database error: {0}")]
+    Database(#[from] sea_orm::DbErr),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl AppError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            AppError::BadUserInput(_) => ErrorCode::BadUserInput,
+            AppError::NotFound(_) => ErrorCode::NotFound,
+            AppError::Conflict(_) => ErrorCode::Conflict,
+            AppError::Unauthenticated(_) => ErrorCode::Unauthenticated,
+            AppError::UpstreamUnavailable(_) => ErrorCode::UpstreamUnavailable,
+            AppError::Database(_) | AppError::Internal(_) => ErrorCode::Internal,
+        }
+    }
+}
+
+pub type AppResult<T> = Result<T, AppError>;
+
+/// Builds a GraphQL error with `extensions.code`.
+pub fn gql_error(code: ErrorCode, message: impl Into<String>) -> async_graphql::Error {
+    async_graphql::Error::new(message.into()).extend_with(|_, e| e.set("code", code.as_str()))
+}
+
+impl AppError {
+    /// The client-facing GraphQL error: internal details go to the log under a reference.
+    pub fn to_graphql(&self) -> async_graphql::Error {
+        match self.code() {
+            ErrorCode::Internal => internal_error(self),
+            code => gql_error(code, self.to_string()),
+        }
+    }
+}
+
+/// Logs an internal failure and returns a generic error the client can quote.
+pub fn internal_error(detail: &dyn std::fmt::Display) -> async_graphql::Error {
+    let reference = internal_reference();
+    tracing::error!(error = %detail, reference = %reference, "internal error");
+    gql_error(
+        ErrorCode::Internal,
+        format!("Internal error; please retry later or report reference {reference}."),
+    )
+    .extend_with(|_, e| e.set("reference", reference.clone()))
+}
+
+/// A short unique reference that ties a client-visible internal error to its log line.
+pub fn internal_reference() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let t = chrono::Utc::now().timestamp_millis() as u64;
+    format!("{:x}-{:x}", t, n)
+}
+
+/// Converts a database error into a GraphQL error without leaking its text.
+pub fn db_error(err: sea_orm::DbErr) -> async_graphql::Error {
+    internal_error(&err)
+}

@@ -1,0 +1,14 @@
+//! nhs-organisations: the UK secondary-care organisations where children are cared for, and
+//! their place in the NHS hierarchy, served as GraphQL.
+pub mod change_log;
+pub mod codes;
+pub mod config;
+pub mod db;
+pub mod directory;
+pub mod entities;
+pub mod errors;
+pub mod graphql;
+pub mod http;
+pub mod memberships;
+pub mod reference_data;
+pub mod seed;

@@ -1,0 +1,603 @@
+//! Seeding from the bundled reference data. The derivation rules (and the deliberate choices
+//! for the known data problems) live here and are explained in `docs/seeding.md`.
+//!
+//! Seeding is idempotent: records whose code exists are left alone, and an edge is only opened
+//! for a child that never had a membership on it, so a second run (or a run after admins changed
+//! things) changes nothing.
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use chrono::NaiveDate;
+use sea_orm::{
+    ActiveModelTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, NotSet,
+    TransactionTrait,
+};
+use serde::Serialize;
+
+use crate::change_log::{self, source, Change, ChangeContext};
+use crate::entities::{
+    country, integrated_care_board, local_health_board, london_borough, nhs_england_region,
+    open_uk_network, organisation, paediatric_diabetes_network, paediatric_diabetes_unit, trust,
+};
+use crate::errors::AppResult;
+use crate::memberships::{self, Edge, EntityTable, NewMembership};
+use crate::reference_data::ReferenceData;
+
+/// The day the reference data describes (the upstream snapshot); seeded memberships start then.
+pub fn reference_date() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2024, 8, 31).unwrap_or_default()
+}
+
+pub const ENGLAND: &str = "E92000001";
+pub const WALES: &str = "W92000004";
+/// Project-local code for Jersey (not an ONS code).
+pub const JERSEY: &str = "E92000003";
+/// Jersey General Hospital: operated under an English trust, but not in NHS England geography.
+pub const JERSEY_SITE: &str = "RGT1W";
+/// The lead site of multi-site PDUs, as upstream names them.
+pub const PDU_LEADS: [(&str, &str); 6] = [
+    ("PZ024", "RVV01"),
+    ("PZ050", "RVR07"),
+    ("PZ099", "RWH01"),
+    ("PZ136", "R0A03"),
+    ("PZ206", "RM321"),
+    ("PZ230", "RXC01"),
+];
+
+/// What a seed run did.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct SeedReport {
+    /// New records per entity kind.
+    pub inserted: BTreeMap<&'static str, usize>,
+    /// New memberships per edge.
+    pub memberships: BTreeMap<&'static str, usize>,
+    /// Known data problems met and how they were handled.
+    pub warnings: Vec<String>,
+}
+
+impl SeedReport {
+    pub fn changed_anything(&self) -> bool {
+        self.inserted
+            .values()
+            .chain(self.memberships.values())
+            .any(|n| *n > 0)
+    }
+}
+
+/// The derived seed: records plus edges by natural code. Pure, so the rules are testable.
+#[derive(Clone, Debug, Default)]
+pub struct SeedPlan {
+    pub countries: Vec<country::Model>,
+    pub regions: Vec<nhs_england_region::Model>,
+    pub integrated_care_boards: Vec<integrated_care_board::Model>,
+    pub local_health_boards: Vec<local_health_board::Model>,
+    pub trusts: Vec<trust::Model>,
+    pub organisations: Vec<organisation::Model>,
+    pub diabetes_networks: Vec<paediatric_diabetes_network::Model>,
+    pub diabetes_units: Vec<String>,
+    pub open_uk_networks: Vec<open_uk_network::Model>,
+    pub london_boroughs: Vec<london_borough::Model>,
+    /// (edge, child code, parent code)
+    pub edges: Vec<(Edge, String, String)>,
+    /// PZ code → lead site code.
+    pub pdu_leads: BTreeMap<String, String>,
+    pub warnings: Vec<String>,
+}
+
+impl SeedPlan {
+    /// The parent code of `child` on `edge`, if the plan has one.
+    pub fn parent(&self, edge: Edge, child: &str) -> Option<&str> {
+        self.edges
+            .iter()
+            .find(|(e, c, _)| *e == edge && c == child)
+            .map(|(_, _, p)| p.as_str())
+    }
+}
+
+fn opt(s: &str) -> Option<String> {
+    let t = s.trim();
+    (!t.is_empty()).then(|| t.to_string())
+}
+
+/// Applies the upstream derivation rules plus our documented choices.
+pub fn plan(data: &ReferenceData) -> SeedPlan {
+    let mut p = SeedPlan::default();
+    let welsh = |names: &[crate::reference_data::WelshName], code: &str| {
+        names
+            .iter()
+            .find(|n| n.gss_code == code)
+            .map(|n| n.welsh_name.clone())
+    };
+
+    for c in &data.countries {
+        p.countries.push(country::Model {
+            id: 0,
+            code: c.country_ons_code.clone(),
+            name: c.country_ons_name.clone(),
+            welsh_name: welsh(&data.country_welsh_names, &c.country_ons_code),
+            // Jersey's code is project-local and has no ONS boundary.
+            boundary_identifier: (c.country_ons_code != JERSEY).then(|| c.country_ons_code.clone()),
+        });
+    }
+    for r in &data.regions {
+        p.regions.push(nhs_england_region::Model {
+            id: 0,
+            region_code: r.nhs_england_region_code.clone(),
+            name: r.nhs_england_region_name.clone(),
+            boundary_identifier: opt(&r.nhs_england_region_ons_code),
+        });
+    }
+    for i in &data.integrated_care_boards {
+        // The 2023 list's gss_code, never the stale 2022 codes of the lookup rows.
+        p.integrated_care_boards.push(integrated_care_board::Model {
+            id: 0,
+            ods_code: i.ods_code.clone(),
+            name: i.name.clone(),
+            boundary_identifier: opt(&i.gss_code),
+        });
+    }
+    for l in &data.local_health_boards {
+        p.local_health_boards.push(local_health_board::Model {
+            id: 0,
+            ods_code: l.ods_code.clone(),
+            name: l.health_board.clone(),
+            welsh_name: welsh(&data.lhb_welsh_names, &l.gss_code),
+            boundary_identifier: opt(&l.gss_code),
+        });
+    }
+    for t in &data.trusts {
+        p.trusts.push(trust::Model {
+            id: 0,
+            ods_code: t.ods_code.clone(),
+            name: t.trust_name.clone(),
+            address_line1: opt(&t.address_line_1),
+            address_line2: opt(&t.address_line_2),
+            town: opt(&t.town),
+            postcode: opt(&t.postcode),
+            country: opt(&t.country),
+            telephone: None,
+            website: None,
+            active: true,
+            published_at: None,
+        });
+    }
+    for n in &data.diabetes_networks {
+        p.diabetes_networks
+            .push(paediatric_diabetes_network::Model {
+                id: 0,
+                pn_code: n.id.clone(),
+                name: n.name.clone(),
+            });
+    }
+    for n in &data.open_uk_networks {
+        p.open_uk_networks.push(open_uk_network::Model {
+            id: 0,
+            code: n.open_uk_network_code.clone(),
+            name: n.open_uk_network_name.clone(),
+            country: opt(&n.country),
+        });
+    }
+    for b in &data.london_boroughs {
+        p.london_boroughs.push(london_borough::Model {
+            id: 0,
+            gss_code: b.gss_code.clone(),
+            name: b.name.clone(),
+        });
+    }
+
+    let lhb_codes: HashSet<&str> = data
+        .local_health_boards
+        .iter()
+        .map(|l| l.ods_code.as_str())
+        .collect();
+    let trust_codes: HashSet<&str> = data.trusts.iter().map(|t| t.ods_code.as_str()).collect();
+    let borough_codes: HashSet<&str> = data
+        .london_boroughs
+        .iter()
+        .map(|b| b.gss_code.as_str())
+        .collect();
+    // Multi-ICB trusts: the last lookup row wins, as upstream (each ICB has one region).
+    let mut icb_of_trust: HashMap<&str, &str> = HashMap::new();
+    let mut region_of_icb: HashMap<&str, &str> = HashMap::new();
+    for row in &data.icb_lookup {
+        icb_of_trust.insert(&row.ods_trust_code, &row.ods_icb_code);
+        region_of_icb.insert(&row.ods_icb_code, &row.nhs_england_region_code);
+    }
+    // OPEN UK: last row wins (RN3 appears for ORENG then WPNN).
+    let mut network_of_parent: HashMap<&str, &str> = HashMap::new();
+    for row in &data.open_uk_network_trusts {
+        network_of_parent.insert(&row.ods_trust_code, &row.open_uk_network_code);
+    }
+    let mut icbs: Vec<&&str> = region_of_icb.keys().collect();
+    icbs.sort();
+    for icb in icbs {
+        p.edges.push((
+            Edge::IntegratedCareBoardRegion,
+            icb.to_string(),
+            region_of_icb[*icb].to_string(),
+        ));
+    }
+
+    let mut site_parent: HashMap<&str, &str> = HashMap::new();
+    for s in &data.sites {
+        let code = s.organisation_code.as_str();
+        p.organisations.push(organisation::Model {
+            id: 0,
+            ods_code: code.to_string(),
+            name: s.organisation_name.trim().to_string(),
+            website: opt(&s.website),
+            telephone: opt(&s.phone),
+            email: opt(&s.email),
+            address1: opt(&s.address1),
+            address2: opt(&s.address2),
+            address3: opt(&s.address3),
+            city: opt(&s.city),
+            county: opt(&s.county),
+            postcode: opt(&s.postcode),
+            latitude: s.latitude.trim().parse().ok(),
+            longitude: s.longitude.trim().parse().ok(),
+            active: true,
+            published_at: None,
+            deleted_at: None,
+        });
+        let parent = s.parent_ods_code.as_str();
+        let mut edge = |e: Edge, to: &str| p.edges.push((e, code.to_string(), to.to_string()));
+        // Boards are checked first, so Powys (7A7, also in the trust list) sites go to the board.
+        if lhb_codes.contains(parent) {
+            site_parent.insert(code, parent);
+            edge(Edge::OrganisationLocalHealthBoard, parent);
+            edge(Edge::OrganisationCountry, WALES);
+        } else if trust_codes.contains(parent) {
+            site_parent.insert(code, parent);
+            edge(Edge::OrganisationTrust, parent);
+            if code == JERSEY_SITE {
+                edge(Edge::OrganisationCountry, JERSEY);
+            } else {
+                edge(Edge::OrganisationCountry, ENGLAND);
+                if let Some(icb) = icb_of_trust.get(parent) {
+                    edge(Edge::OrganisationIntegratedCareBoard, icb);
+                    if let Some(region) = region_of_icb.get(icb) {
+                        edge(Edge::OrganisationNhsEnglandRegion, region);
+                    }
+                }
+            }
+        } else {
+            // 8HV48 (RCPCH itself): no parent; its address is in England.
+            edge(Edge::OrganisationCountry, ENGLAND);
+        }
+        if let Some(network) = network_of_parent.get(parent) {
+            edge(Edge::OrganisationOpenUkNetwork, network);
+        }
+        // Borough from the site's own local authority whenever it is a London borough: the
+        // upstream `city == "LONDON"` test misses 17 London sites (and RYW91 says BIRMINGHAM).
+        if borough_codes.contains(s.local_authority.as_str()) {
+            edge(Edge::OrganisationLondonBorough, &s.local_authority);
+        }
+    }
+
+    // PDUs: site-level rows first, then parent-level rows for every site still without one.
+    let site_codes: HashSet<&str> = data
+        .sites
+        .iter()
+        .map(|s| s.organisation_code.as_str())
+        .collect();
+    let mut pdu_of_site: BTreeMap<&str, &str> = BTreeMap::new();
+    let mut seen_pz = HashSet::new();
+    let mut pdu_network: BTreeMap<&str, &str> = BTreeMap::new();
+    for row in &data.pz_codes {
+        if seen_pz.insert(row.npda_code.as_str()) {
+            p.diabetes_units.push(row.npda_code.clone());
+        }
+        if let Some(net) = &row.network_code {
+            pdu_network.insert(&row.npda_code, net);
+        }
+        if site_codes.contains(row.ods_code.as_str()) {
+            pdu_of_site.entry(&row.ods_code).or_insert(&row.npda_code);
+        } else if !trust_codes.contains(row.ods_code.as_str())
+            && !lhb_codes.contains(row.ods_code.as_str())
+        {
+            p.warnings.push(format!(
+                "{}: site {} is not in the reference data; the unit has no site until it is added",
+                row.npda_code, row.ods_code
+            ));
+        }
+    }
+    for row in &data.pz_codes {
+        let parent_level = !site_codes.contains(row.ods_code.as_str())
+            && (trust_codes.contains(row.ods_code.as_str())
+                || lhb_codes.contains(row.ods_code.as_str()));
+        if parent_level {
+            for s in &data.sites {
+                if site_parent.get(s.organisation_code.as_str()) == Some(&row.ods_code.as_str()) {
+                    pdu_of_site
+                        .entry(&s.organisation_code)
+                        .or_insert(&row.npda_code);
+                }
+            }
+        }
+    }
+    for (site, pz) in &pdu_of_site {
+        p.edges.push((
+            Edge::OrganisationPaediatricDiabetesUnit,
+            site.to_string(),
+            pz.to_string(),
+        ));
+    }
+    for (pz, net) in &pdu_network {
+        p.edges.push((
+            Edge::PaediatricDiabetesUnitNetwork,
+            pz.to_string(),
+            net.to_string(),
+        ));
+    }
+    // Lead site: the named one, else the only site, else the first by name.
+    let name_of: HashMap<&str, &str> = data
+        .sites
+        .iter()
+        .map(|s| (s.organisation_code.as_str(), s.organisation_name.as_str()))
+        .collect();
+    for pz in &p.diabetes_units {
+        let mut members: Vec<&str> = pdu_of_site
+            .iter()
+            .filter(|(_, u)| **u == pz.as_str())
+            .map(|(s, _)| *s)
+            .collect();
+        members.sort_by_key(|s| (name_of.get(s).copied().unwrap_or_default(), *s));
+        let named = PDU_LEADS.iter().find(|(u, _)| u == pz).map(|(_, s)| *s);
+        let lead = match named {
+            Some(site) if members.contains(&site) => Some(site),
+            _ => members.first().copied(),
+        };
+        match lead {
+            Some(site) => {
+                p.pdu_leads.insert(pz.clone(), site.to_string());
+            }
+            None => p
+                .warnings
+                .push(format!("{pz} has no site in the reference data")),
+        }
+    }
+    p
+}
+
+/// Seeds the database from the bundled data in one transaction.
+pub async fn seed(db: &DatabaseConnection) -> AppResult<SeedReport> {
+    let data = ReferenceData::bundled()?;
+    let plan = plan(&data);
+    let txn = db.begin().await?;
+    let report = apply(&txn, &plan).await?;
+    txn.commit().await?;
+    Ok(report)
+}
+
+async fn existing_codes<C: ConnectionTrait>(
+    db: &C,
+    table: EntityTable,
+) -> Result<HashMap<String, i32>, DbErr> {
+    memberships::ids_by_code(db, table).await
+}
+
+/// Inserts the records whose code is not there yet, logging each creation.
+async fn insert_missing<C, A, M>(
+    db: &C,
+    table: EntityTable,
+    models: &[M],
+    code_of: impl Fn(&M) -> &str,
+    to_active: impl Fn(M) -> A,
+    changes: &mut Vec<Change>,
+) -> Result<usize, DbErr>
+where
+    C: ConnectionTrait,
+    M: Clone + Serialize,
+    A: ActiveModelTrait + Send,
+{
+    let existing = existing_codes(db, table).await?;
+    let mut new = Vec::new();
+    for m in models {
+        if existing.contains_key(code_of(m)) {
+            continue;
+        }
+        changes.push(
+            Change::new(table.entity, code_of(m), "create").after(serde_json::to_value(m).ok()),
+        );
+        new.push(to_active(m.clone()));
+    }
+    let n = new.len();
+    for chunk in new.chunks(200) {
+        <A::Entity as EntityTrait>::insert_many(chunk.to_vec())
+            .exec(db)
+            .await?;
+    }
+    Ok(n)
+}
+
+macro_rules! active {
+    ($module:ident) => {
+        |m: $module::Model| {
+            let mut a: $module::ActiveModel = m.into();
+            a.id = NotSet;
+            a
+        }
+    };
+}
+
+async fn apply<C: ConnectionTrait>(db: &C, plan: &SeedPlan) -> AppResult<SeedReport> {
+    use memberships as m;
+    let mut report = SeedReport {
+        warnings: plan.warnings.clone(),
+        ..Default::default()
+    };
+    let mut changes = Vec::new();
+    let ins = &mut report.inserted;
+    let ch = &mut changes;
+    ins.insert(
+        "country",
+        insert_missing(
+            db,
+            m::COUNTRIES,
+            &plan.countries,
+            |x| &x.code,
+            active!(country),
+            ch,
+        )
+        .await?,
+    );
+    ins.insert(
+        "nhs_england_region",
+        insert_missing(
+            db,
+            m::NHS_ENGLAND_REGIONS,
+            &plan.regions,
+            |x| &x.region_code,
+            active!(nhs_england_region),
+            ch,
+        )
+        .await?,
+    );
+    ins.insert(
+        "integrated_care_board",
+        insert_missing(
+            db,
+            m::INTEGRATED_CARE_BOARDS,
+            &plan.integrated_care_boards,
+            |x| &x.ods_code,
+            active!(integrated_care_board),
+            ch,
+        )
+        .await?,
+    );
+    ins.insert(
+        "local_health_board",
+        insert_missing(
+            db,
+            m::LOCAL_HEALTH_BOARDS,
+            &plan.local_health_boards,
+            |x| &x.ods_code,
+            active!(local_health_board),
+            ch,
+        )
+        .await?,
+    );
+    ins.insert(
+        "trust",
+        insert_missing(
+            db,
+            m::TRUSTS,
+            &plan.trusts,
+            |x| &x.ods_code,
+            active!(trust),
+            ch,
+        )
+        .await?,
+    );
+    ins.insert(
+        "paediatric_diabetes_network",
+        insert_missing(
+            db,
+            m::PAEDIATRIC_DIABETES_NETWORKS,
+            &plan.diabetes_networks,
+            |x| &x.pn_code,
+            active!(paediatric_diabetes_network),
+            ch,
+        )
+        .await?,
+    );
+    ins.insert(
+        "open_uk_network",
+        insert_missing(
+            db,
+            m::OPEN_UK_NETWORKS,
+            &plan.open_uk_networks,
+            |x| &x.code,
+            active!(open_uk_network),
+            ch,
+        )
+        .await?,
+    );
+    ins.insert(
+        "london_borough",
+        insert_missing(
+            db,
+            m::LONDON_BOROUGHS,
+            &plan.london_boroughs,
+            |x| &x.gss_code,
+            active!(london_borough),
+            ch,
+        )
+        .await?,
+    );
+    ins.insert(
+        "organisation",
+        insert_missing(
+            db,
+            m::ORGANISATIONS,
+            &plan.organisations,
+            |x| &x.ods_code,
+            active!(organisation),
+            ch,
+        )
+        .await?,
+    );
+
+    let org_ids = existing_codes(db, m::ORGANISATIONS).await?;
+    let units: Vec<paediatric_diabetes_unit::Model> = plan
+        .diabetes_units
+        .iter()
+        .map(|pz| paediatric_diabetes_unit::Model {
+            id: 0,
+            pz_code: pz.clone(),
+            lead_organisation_id: plan.pdu_leads.get(pz).and_then(|s| org_ids.get(s)).copied(),
+        })
+        .collect();
+    ins.insert(
+        "paediatric_diabetes_unit",
+        insert_missing(
+            db,
+            m::PAEDIATRIC_DIABETES_UNITS,
+            &units,
+            |x| &x.pz_code,
+            active!(paediatric_diabetes_unit),
+            ch,
+        )
+        .await?,
+    );
+
+    let from = reference_date();
+    let mut ids: HashMap<&'static str, HashMap<String, i32>> = HashMap::new();
+    for edge in Edge::ALL {
+        for t in [edge.child(), edge.parent()] {
+            if !ids.contains_key(t.table) {
+                ids.insert(t.table, existing_codes(db, t).await?);
+            }
+        }
+        let had = m::children_with_history(db, edge).await?;
+        let children = &ids[edge.child().table];
+        let parents = &ids[edge.parent().table];
+        let mut rows = Vec::new();
+        for (e, child, parent) in &plan.edges {
+            if *e != edge {
+                continue;
+            }
+            let (Some(c), Some(p)) = (children.get(child), parents.get(parent)) else {
+                report.warnings.push(format!(
+                    "{}: {child} → {parent} refers to an unknown code",
+                    edge.name()
+                ));
+                continue;
+            };
+            if had.contains(c) {
+                continue;
+            }
+            rows.push(NewMembership {
+                child_id: *c,
+                parent_id: *p,
+                valid_from: from,
+            });
+            changes.push(m::change(edge, child, None, Some((parent, from)), from));
+        }
+        m::insert(db, edge, &rows).await?;
+        report.memberships.insert(edge.table(), rows.len());
+    }
+    let ctx = ChangeContext::new("seed", source::SEED, from);
+    change_log::record(db, &ctx, changes).await?;
+    Ok(report)
+}
