@@ -52,8 +52,19 @@ pub fn router(state: AppState, settings: &ServerSettings) -> Router {
         .layer(TraceLayer::new_for_http())
 }
 
-async fn graphql_post(State(state): State<AppState>, req: GraphQLRequest) -> GraphQLResponse {
-    state.schema.execute(req.into_inner()).await.into()
+async fn graphql_post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    req: GraphQLRequest,
+) -> GraphQLResponse {
+    let mut req = req.into_inner();
+    let auth = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    if let Some(token) = crate::auth::bearer_from_header(auth) {
+        req = req.data(token);
+    }
+    state.schema.execute(req).await.into()
 }
 
 fn wants_html(headers: &HeaderMap) -> bool {

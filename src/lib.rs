@@ -1,5 +1,6 @@
 //! nhs-organisations: the UK secondary-care organisations where children are cared for, and
 //! their place in the NHS hierarchy, served as GraphQL.
+pub mod auth;
 pub mod change_log;
 pub mod codes;
 pub mod config;
@@ -10,5 +11,6 @@ pub mod errors;
 pub mod graphql;
 pub mod http;
 pub mod memberships;
+pub mod ord;
 pub mod reference_data;
 pub mod seed;

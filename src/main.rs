@@ -3,7 +3,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use nhs_organisations::config::{DatabaseSettings, ServerSettings};
-use nhs_organisations::{db, graphql, http, seed};
+use nhs_organisations::{auth, db, graphql, http, seed};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
@@ -29,6 +29,19 @@ enum Command {
     Seed,
     /// Print the GraphQL schema (SDL).
     Schema,
+    /// Manage admin API keys (needed by every mutation).
+    #[command(subcommand, name = "admin-key")]
+    AdminKey(AdminKeyCommand),
+}
+
+#[derive(Subcommand)]
+enum AdminKeyCommand {
+    /// Create a key; it is printed once, alone on the last line.
+    Create { name: String },
+    /// Revoke a key; takes effect on the next request.
+    Revoke { name: String },
+    /// List keys: names and dates, never keys.
+    List,
 }
 
 #[tokio::main]
@@ -79,6 +92,47 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             if !report.changed_anything() {
                 println!("nothing to do: the database already holds the reference data");
+            }
+        }
+        Command::AdminKey(cmd) => {
+            let conn = db::connect(&url).await?;
+            db::migrate(&conn).await?;
+            match cmd {
+                AdminKeyCommand::Create { name } => {
+                    let key = auth::create_key(&conn, &name).await?;
+                    println!(
+                        "Created admin key '{}'. Store it now; it will not be shown again:",
+                        name.trim()
+                    );
+                    println!("{key}");
+                }
+                AdminKeyCommand::Revoke { name } => {
+                    auth::revoke_key(&conn, &name).await?;
+                    println!("Revoked admin key '{}'.", name.trim());
+                }
+                AdminKeyCommand::List => {
+                    println!(
+                        "{:<24} {:<22} {:<22} status",
+                        "name", "created", "last used"
+                    );
+                    let fmt = |d: Option<chrono::DateTime<chrono::Utc>>| {
+                        d.map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string())
+                            .unwrap_or_else(|| "-".into())
+                    };
+                    for k in auth::list_keys(&conn).await? {
+                        let status = if k.revoked_at.is_some() {
+                            "revoked"
+                        } else {
+                            "live"
+                        };
+                        println!(
+                            "{:<24} {:<22} {:<22} {status}",
+                            k.name,
+                            fmt(Some(k.created_at)),
+                            fmt(k.last_used_at)
+                        );
+                    }
+                }
             }
         }
         Command::Serve(settings) => {

@@ -2,12 +2,16 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20260101_000001_hierarchy;
+mod m20260102_000001_admin_keys;
 
 pub struct Migrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20260101_000001_hierarchy::Migration)]
+        vec![
+            Box::new(m20260101_000001_hierarchy::Migration),
+            Box::new(m20260102_000001_admin_keys::Migration),
+        ]
     }
 }

@@ -1,4 +1,5 @@
 //! Plain sea-orm models, one per table. Edges between them are membership rows (`crate::memberships`).
+pub mod admin_key;
 pub mod change_log;
 pub mod country;
 pub mod integrated_care_board;
