@@ -23,6 +23,11 @@ use crate::memberships::{self, Edge, Moment};
 /// Largest batch: above the number of sites we keep, so one statement serves a whole list.
 const MAX_BATCH: usize = 5_000;
 
+/// How long a loader gathers keys before it queries. Resolvers of a large list register their
+/// keys in several polling rounds (the executor yields every few dozen futures), so the
+/// default 1 ms splits one wave into many batches.
+const BATCH_DELAY: std::time::Duration = std::time::Duration::from_millis(3);
+
 /// A model that loaders can fetch by primary key and lists can order.
 pub trait Record: Clone + Send + Sync + sea_orm::FromQueryResult + 'static {
     type Entity: EntityTrait<Model = Self>;
@@ -232,7 +237,8 @@ impl Extension for PerRequestLoadersExtension {
             },
             tokio::spawn,
         )
-        .max_batch_size(MAX_BATCH);
+        .max_batch_size(MAX_BATCH)
+        .delay(BATCH_DELAY);
         next.run(ctx, request.data(loader)).await
     }
 }

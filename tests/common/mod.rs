@@ -1,0 +1,245 @@
+//! Shared test support: a fresh database per test (SQLite always; PostgreSQL when
+//! `TEST_DATABASE_URL` is set), a statement counter, and GraphQL/HTTP helpers.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use nhs_organisations::graphql::{build_schema, AppSchema};
+use nhs_organisations::{db, seed};
+use sea_orm::{ConnectionTrait, DatabaseConnection};
+use serde_json::{json, Value};
+use tempfile::TempDir;
+
+/// A test database: dropped (SQLite) or left for the throwaway server (PostgreSQL).
+pub struct TestDb {
+    pub db: DatabaseConnection,
+    pub url: String,
+    _dir: Option<TempDir>,
+}
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+fn unique_name() -> String {
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("nhs_test_{}_{}_{}", std::process::id(), n, nanos)
+}
+
+/// Whether tests run against PostgreSQL.
+pub fn postgres_url() -> Option<String> {
+    std::env::var("TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+}
+
+fn replace_db_name(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, format!("?{q}")),
+        None => (url, String::new()),
+    };
+    let cut = base.rfind('/').unwrap_or(base.len());
+    format!("{}/{}{}", &base[..cut], name, query)
+}
+
+/// A seeded template kept for the whole test binary: a SQLite file or a PostgreSQL database.
+static TEMPLATE: OnceLock<Result<String, String>> = OnceLock::new();
+static TEMPLATE_DIR: OnceLock<TempDir> = OnceLock::new();
+
+async fn build_template() -> Result<String, String> {
+    let err = |e: &dyn std::fmt::Display| e.to_string();
+    if let Some(admin_url) = postgres_url() {
+        let name = format!("{}_tmpl", unique_name());
+        let admin = db::connect(&admin_url).await.map_err(|e| err(&e))?;
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE {name}"))
+            .await
+            .map_err(|e| err(&e))?;
+        admin.close().await.map_err(|e| err(&e))?;
+        let url = replace_db_name(&admin_url, &name);
+        let conn = db::connect(&url).await.map_err(|e| err(&e))?;
+        db::migrate(&conn).await.map_err(|e| err(&e))?;
+        seed::seed(&conn).await.map_err(|e| err(&e))?;
+        conn.close().await.map_err(|e| err(&e))?;
+        Ok(name)
+    } else {
+        let dir = TEMPLATE_DIR.get_or_init(|| TempDir::new().expect("temp dir"));
+        let path = dir.path().join("template.db");
+        let url = format!("sqlite://{}", path.display());
+        let conn = db::connect(&url).await.map_err(|e| err(&e))?;
+        db::migrate(&conn).await.map_err(|e| err(&e))?;
+        seed::seed(&conn).await.map_err(|e| err(&e))?;
+        conn.execute_unprepared("PRAGMA wal_checkpoint(TRUNCATE)")
+            .await
+            .map_err(|e| err(&e))?;
+        conn.close().await.map_err(|e| err(&e))?;
+        Ok(path.display().to_string())
+    }
+}
+
+async fn template() -> String {
+    // Tests run on separate runtimes; the first builds the template on its own thread while
+    // the others wait.
+    let built = TEMPLATE.get_or_init(|| {
+        std::thread::spawn(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())
+                .and_then(|rt| rt.block_on(build_template()))
+        })
+        .join()
+        .unwrap_or_else(|_| Err("template builder panicked".into()))
+    });
+    match built {
+        Ok(t) => t.clone(),
+        Err(e) => panic!("cannot build the seeded template database: {e}"),
+    }
+}
+
+impl TestDb {
+    /// A migrated, empty database.
+    pub async fn empty() -> TestDb {
+        Self::create(None).await
+    }
+
+    /// A migrated database holding the bundled reference data (copied from a template).
+    pub async fn seeded() -> TestDb {
+        let t = template().await;
+        Self::create(Some(t)).await
+    }
+
+    async fn create(template: Option<String>) -> TestDb {
+        if let Some(admin_url) = postgres_url() {
+            let name = unique_name();
+            let admin = db::connect(&admin_url)
+                .await
+                .expect("connect to TEST_DATABASE_URL");
+            let sql = match &template {
+                Some(t) => format!("CREATE DATABASE {name} TEMPLATE {t}"),
+                None => format!("CREATE DATABASE {name}"),
+            };
+            admin
+                .execute_unprepared(&sql)
+                .await
+                .expect("create test database");
+            let _ = admin.close().await;
+            let url = replace_db_name(&admin_url, &name);
+            let conn = db::connect(&url).await.expect("connect to test database");
+            db::migrate(&conn).await.expect("migrate");
+            TestDb {
+                db: conn,
+                url,
+                _dir: None,
+            }
+        } else {
+            let dir = TempDir::new().expect("temp dir");
+            let path: PathBuf = dir.path().join("test.db");
+            if let Some(t) = &template {
+                std::fs::copy(t, &path).expect("copy template");
+            }
+            let url = format!("sqlite://{}", path.display());
+            let conn = db::connect(&url).await.expect("connect to sqlite");
+            db::migrate(&conn).await.expect("migrate");
+            TestDb {
+                db: conn,
+                url,
+                _dir: Some(dir),
+            }
+        }
+    }
+
+    /// A second connection to the same database that counts the statements it runs.
+    pub async fn counting(&self) -> (DatabaseConnection, Arc<AtomicUsize>) {
+        let count = Arc::new(AtomicUsize::new(0));
+        let mut conn = db::connect(&self.url).await.expect("connect");
+        let c = count.clone();
+        conn.set_metric_callback(move |_info| {
+            c.fetch_add(1, Ordering::SeqCst);
+            if std::env::var("PRINT_SQL").is_ok() {
+                eprintln!(
+                    "SQL: {} {}",
+                    _info.statement.sql.chars().take(110).collect::<String>(),
+                    _info.statement.sql.matches("?").count()
+                );
+            }
+        });
+        (conn, count)
+    }
+
+    pub fn schema(&self) -> AppSchema {
+        build_schema(self.db.clone())
+    }
+}
+
+/// Runs a GraphQL request and returns the JSON response (`data` and `errors`).
+pub async fn gql(schema: &AppSchema, query: &str) -> Value {
+    gql_vars(schema, query, json!({})).await
+}
+
+pub async fn gql_vars(schema: &AppSchema, query: &str, variables: Value) -> Value {
+    let req = async_graphql::Request::new(query)
+        .variables(async_graphql::Variables::from_json(variables));
+    let resp = schema.execute(req).await;
+    serde_json::to_value(&resp).expect("response serialises")
+}
+
+/// Like `gql`, with an admin bearer token attached.
+pub async fn gql_admin(schema: &AppSchema, query: &str, token: &str) -> Value {
+    let req = async_graphql::Request::new(query)
+        .data(nhs_organisations::auth::BearerToken(token.to_string()));
+    serde_json::to_value(&schema.execute(req).await).expect("response serialises")
+}
+
+/// The first error's `extensions.code`, if any.
+pub fn error_code(resp: &Value) -> Option<String> {
+    resp["errors"][0]["extensions"]["code"]
+        .as_str()
+        .map(String::from)
+}
+
+/// Asserts a response has no errors and returns its data.
+pub fn data(resp: Value) -> Value {
+    assert!(
+        resp.get("errors")
+            .map_or(true, |e| e.as_array().is_none_or(|a| a.is_empty())),
+        "unexpected errors: {resp}"
+    );
+    resp["data"].clone()
+}
+
+/// Serves the app on a loopback port and returns its base URL.
+pub async fn serve(test_db: &TestDb) -> String {
+    serve_with(
+        test_db,
+        nhs_organisations::config::ServerSettings::default_from_env(),
+    )
+    .await
+}
+
+pub async fn serve_with(
+    test_db: &TestDb,
+    settings: nhs_organisations::config::ServerSettings,
+) -> String {
+    let state = nhs_organisations::http::AppState {
+        schema: test_db.schema(),
+        db: test_db.db.clone(),
+    };
+    let app = nhs_organisations::http::router(state, &settings);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await;
+    });
+    format!("http://{addr}")
+}
