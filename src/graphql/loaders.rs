@@ -1,9 +1,10 @@
 //! Per-request DataLoaders: every edge is read in batches, so a query's SQL statement count does
 //! not grow with the number of rows it returns.
+use std::any::Any;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::marker::PhantomData;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use async_graphql::dataloader::{DataLoader, Loader};
 use async_graphql::extensions::{
@@ -12,21 +13,17 @@ use async_graphql::extensions::{
 use async_graphql::{Context, Request, ServerResult};
 use sea_orm::sea_query::{Alias, Expr};
 use sea_orm::{DatabaseConnection, EntityTrait, QueryFilter};
+use tokio::sync::OnceCell;
 
 use crate::entities::{
     country, integrated_care_board, local_health_board, london_borough, nhs_england_region,
     open_uk_network, organisation, paediatric_diabetes_network, paediatric_diabetes_unit, trust,
 };
-use crate::errors::db_error;
+use crate::errors::{db_error, internal_error};
 use crate::memberships::{self, Edge, Moment};
 
 /// Largest batch: above the number of sites we keep, so one statement serves a whole list.
 const MAX_BATCH: usize = 5_000;
-
-/// How long a loader gathers keys before it queries. Resolvers of a large list register their
-/// keys in several polling rounds (the executor yields every few dozen futures), so the
-/// default 1 ms splits one wave into many batches.
-const BATCH_DELAY: std::time::Duration = std::time::Duration::from_millis(3);
 
 /// A model that loaders can fetch by primary key and lists can order.
 pub trait Record: Clone + Send + Sync + sea_orm::FromQueryResult + 'static {
@@ -166,44 +163,171 @@ pub fn loader<'a>(ctx: &'a Context<'_>) -> async_graphql::Result<&'a DataLoader<
     ctx.data::<DataLoader<HierarchyLoader>>()
 }
 
-/// The current parent record of `child_id` on `edge`.
-pub async fn parent<M: Record>(
-    ctx: &Context<'_>,
-    edge: Edge,
-    child_id: i32,
-) -> async_graphql::Result<Option<M>> {
-    let loader = loader(ctx)?;
-    match loader.load_one(ParentOf(edge, child_id)).await? {
-        Some(parent_id) => loader.load_one(ById::<M>::new(parent_id)).await,
-        None => Ok(None),
+/// Objects resolved at the same level of a query share a group, so each edge is loaded once
+/// for the whole level (one `load_many` through the DataLoader) instead of once per object.
+/// Unlike batching by time window alone, this keeps a query's statement count independent of
+/// its row count however the executor interleaves the resolvers.
+pub struct Group {
+    ids: Vec<i32>,
+    memo: Mutex<HashMap<(Edge, bool), Arc<OnceCell<Arc<dyn Any + Send + Sync>>>>>,
+}
+
+impl std::fmt::Debug for Group {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Group({} ids)", self.ids.len())
     }
 }
 
-/// The current child records of `parent_id` on `edge`, ordered by name then code.
-pub async fn children<M: Record>(
-    ctx: &Context<'_>,
-    edge: Edge,
-    parent_id: i32,
-) -> async_graphql::Result<Vec<M>> {
-    let loader = loader(ctx)?;
-    let ids = loader
-        .load_one(ChildrenOf(edge, parent_id))
-        .await?
-        .unwrap_or_default();
-    records(ctx, ids.iter().copied()).await
+impl Group {
+    pub fn new(ids: impl IntoIterator<Item = i32>) -> Arc<Self> {
+        Arc::new(Group {
+            ids: ids.into_iter().collect(),
+            memo: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn single(id: i32) -> Arc<Self> {
+        Self::new([id])
+    }
+
+    /// Runs `init` once per (edge, direction) for the group; later callers share the result.
+    async fn memo<T, F>(&self, key: (Edge, bool), init: F) -> async_graphql::Result<Arc<T>>
+    where
+        T: Send + Sync + 'static,
+        F: std::future::Future<Output = async_graphql::Result<T>>,
+    {
+        let cell = {
+            let mut memo = self
+                .memo
+                .lock()
+                .map_err(|_| internal_error(&"loader memo poisoned"))?;
+            memo.entry(key).or_default().clone()
+        };
+        let value = cell
+            .get_or_try_init(|| async {
+                init.await
+                    .map(|v| Arc::new(v) as Arc<dyn Any + Send + Sync>)
+            })
+            .await?
+            .clone();
+        value
+            .downcast::<T>()
+            .map_err(|_| internal_error(&"loader memo type mismatch"))
+    }
 }
 
-/// Records by id, ordered by name then code.
-pub async fn records<M: Record>(
+/// Objects that belong to a level group.
+pub trait Grouped {
+    fn with_group(self, group: Arc<Group>) -> Self;
+}
+
+struct Parents<M> {
+    parent_of: HashMap<i32, i32>,
+    records: HashMap<i32, M>,
+    group: Arc<Group>,
+}
+
+struct Children<M> {
+    children_of: HashMap<i32, Vec<i32>>,
+    records: HashMap<i32, M>,
+    group: Arc<Group>,
+}
+
+async fn load_records<M: Record>(
     ctx: &Context<'_>,
-    ids: impl IntoIterator<Item = i32>,
-) -> async_graphql::Result<Vec<M>> {
+    ids: &[i32],
+) -> async_graphql::Result<HashMap<i32, M>> {
     let loaded = loader(ctx)?
-        .load_many(ids.into_iter().map(ById::<M>::new))
+        .load_many(ids.iter().map(|id| ById::<M>::new(*id)))
         .await?;
-    let mut list: Vec<M> = loaded.into_values().collect();
+    Ok(loaded.into_iter().map(|(k, m)| (k.0, m)).collect())
+}
+
+/// The current parent of `child_id` on `edge`, loaded for the child's whole group at once.
+pub async fn up<M, T>(
+    ctx: &Context<'_>,
+    group: &Arc<Group>,
+    edge: Edge,
+    child_id: i32,
+) -> async_graphql::Result<Option<T>>
+where
+    M: Record,
+    T: From<M> + Grouped,
+{
+    let loaded: Arc<Parents<M>> = group
+        .memo((edge, true), async {
+            let found = loader(ctx)?
+                .load_many(group.ids.iter().map(|id| ParentOf(edge, *id)))
+                .await?;
+            let parent_of: HashMap<i32, i32> = found.into_iter().map(|(k, p)| (k.1, p)).collect();
+            let mut ids: Vec<i32> = parent_of.values().copied().collect();
+            ids.sort_unstable();
+            ids.dedup();
+            let records = load_records::<M>(ctx, &ids).await?;
+            Ok(Parents {
+                parent_of,
+                records,
+                group: Group::new(ids),
+            })
+        })
+        .await?;
+    Ok(loaded
+        .parent_of
+        .get(&child_id)
+        .and_then(|p| loaded.records.get(p))
+        .map(|m| T::from(m.clone()).with_group(loaded.group.clone())))
+}
+
+/// The current children of `parent_id` on `edge`, ordered by name then code, loaded for the
+/// parent's whole group at once; all children of the group form the next level's group.
+pub async fn down<M, T>(
+    ctx: &Context<'_>,
+    group: &Arc<Group>,
+    edge: Edge,
+    parent_id: i32,
+) -> async_graphql::Result<Vec<T>>
+where
+    M: Record,
+    T: From<M> + Grouped,
+{
+    let loaded: Arc<Children<M>> = group
+        .memo((edge, false), async {
+            let found = loader(ctx)?
+                .load_many(group.ids.iter().map(|id| ChildrenOf(edge, *id)))
+                .await?;
+            let children_of: HashMap<i32, Vec<i32>> = found
+                .into_iter()
+                .map(|(k, list)| (k.1, list.as_ref().clone()))
+                .collect();
+            let mut ids: Vec<i32> = children_of.values().flatten().copied().collect();
+            ids.sort_unstable();
+            ids.dedup();
+            let records = load_records::<M>(ctx, &ids).await?;
+            Ok(Children {
+                children_of,
+                records,
+                group: Group::new(ids),
+            })
+        })
+        .await?;
+    let mut list: Vec<&M> = loaded
+        .children_of
+        .get(&parent_id)
+        .map(|ids| ids.iter().filter_map(|id| loaded.records.get(id)).collect())
+        .unwrap_or_default();
     list.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
-    Ok(list)
+    Ok(list
+        .into_iter()
+        .map(|m| T::from(m.clone()).with_group(loaded.group.clone()))
+        .collect())
+}
+
+/// Wraps a root list: its rows form one group.
+pub fn level<M: Record, T: From<M> + Grouped>(rows: Vec<M>) -> Vec<T> {
+    let group = Group::new(rows.iter().map(Record::id));
+    rows.into_iter()
+        .map(|m| T::from(m).with_group(group.clone()))
+        .collect()
 }
 
 /// Gives every request (HTTP or direct `Schema::execute`) its own DataLoader.
@@ -237,8 +361,7 @@ impl Extension for PerRequestLoadersExtension {
             },
             tokio::spawn,
         )
-        .max_batch_size(MAX_BATCH)
-        .delay(BATCH_DELAY);
+        .max_batch_size(MAX_BATCH);
         next.run(ctx, request.data(loader)).await
     }
 }

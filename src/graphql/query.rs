@@ -2,6 +2,7 @@
 use async_graphql::{Context, InputObject, Object, Result};
 use sea_orm::DatabaseConnection;
 
+use super::loaders::level;
 use super::types::*;
 use crate::codes;
 use crate::directory::{self, Page};
@@ -38,10 +39,6 @@ fn db<'a>(ctx: &'a Context<'_>) -> Result<&'a DatabaseConnection> {
     ctx.data::<DatabaseConnection>()
 }
 
-fn list<M, T: From<M>>(rows: Vec<M>) -> Vec<T> {
-    rows.into_iter().map(T::from).collect()
-}
-
 /// Read access to the hierarchy. No credentials needed.
 pub struct QueryRoot;
 
@@ -73,7 +70,7 @@ impl QueryRoot {
             active: f.active,
             has_paediatric_diabetes_unit: f.has_paediatric_diabetes_unit,
         };
-        Ok(list(
+        Ok(level(
             directory::organisations(db(ctx)?, &filter, Page { limit, offset }).await?,
         ))
     }
@@ -97,7 +94,7 @@ impl QueryRoot {
             name_contains: f.name_contains,
             active: f.active,
         };
-        Ok(list(
+        Ok(level(
             directory::trusts(db(ctx)?, &filter, Page { limit, offset }).await?,
         ))
     }
@@ -120,7 +117,7 @@ impl QueryRoot {
 
     /// All Welsh Local Health Boards, by name.
     async fn local_health_boards(&self, ctx: &Context<'_>) -> Result<Vec<LocalHealthBoard>> {
-        Ok(list(
+        Ok(level(
             directory::all::<local_health_board::Entity, _>(
                 db(ctx)?,
                 local_health_board::Column::Name,
@@ -147,7 +144,7 @@ impl QueryRoot {
 
     /// All Integrated Care Boards, by name.
     async fn integrated_care_boards(&self, ctx: &Context<'_>) -> Result<Vec<IntegratedCareBoard>> {
-        Ok(list(
+        Ok(level(
             directory::all::<integrated_care_board::Entity, _>(
                 db(ctx)?,
                 integrated_care_board::Column::Name,
@@ -174,7 +171,7 @@ impl QueryRoot {
 
     /// All NHS England regions, by name.
     async fn nhs_england_regions(&self, ctx: &Context<'_>) -> Result<Vec<NhsEnglandRegion>> {
-        Ok(list(
+        Ok(level(
             directory::all::<nhs_england_region::Entity, _>(
                 db(ctx)?,
                 nhs_england_region::Column::Name,
@@ -204,7 +201,7 @@ impl QueryRoot {
         &self,
         ctx: &Context<'_>,
     ) -> Result<Vec<PaediatricDiabetesUnit>> {
-        Ok(list(
+        Ok(level(
             directory::all::<paediatric_diabetes_unit::Entity, _>(
                 db(ctx)?,
                 paediatric_diabetes_unit::Column::PzCode,
@@ -236,7 +233,7 @@ impl QueryRoot {
         &self,
         ctx: &Context<'_>,
     ) -> Result<Vec<PaediatricDiabetesNetwork>> {
-        Ok(list(
+        Ok(level(
             directory::all::<paediatric_diabetes_network::Entity, _>(
                 db(ctx)?,
                 paediatric_diabetes_network::Column::PnCode,
@@ -263,7 +260,7 @@ impl QueryRoot {
 
     /// All OPEN UK networks, by name.
     async fn open_uk_networks(&self, ctx: &Context<'_>) -> Result<Vec<OpenUkNetwork>> {
-        Ok(list(
+        Ok(level(
             directory::all::<open_uk_network::Entity, _>(db(ctx)?, open_uk_network::Column::Name)
                 .await?,
         ))
@@ -287,7 +284,7 @@ impl QueryRoot {
 
     /// All London boroughs, by name.
     async fn london_boroughs(&self, ctx: &Context<'_>) -> Result<Vec<LondonBorough>> {
-        Ok(list(
+        Ok(level(
             directory::all::<london_borough::Entity, _>(db(ctx)?, london_borough::Column::Name)
                 .await?,
         ))
@@ -305,7 +302,7 @@ impl QueryRoot {
 
     /// All countries, by name.
     async fn countries(&self, ctx: &Context<'_>) -> Result<Vec<Country>> {
-        Ok(list(
+        Ok(level(
             directory::all::<country::Entity, _>(db(ctx)?, country::Column::Name).await?,
         ))
     }

@@ -1,7 +1,9 @@
 //! GraphQL object types: they map records and resolve edges through the loaders.
 use async_graphql::{ComplexObject, Context, Interface, Result, SimpleObject};
 
-use super::loaders::{self, children, parent, records};
+use std::sync::Arc;
+
+use super::loaders::{down, up, Group, Grouped};
 use super::scalars::Date;
 use crate::entities::{
     country, integrated_care_board, local_health_board, london_borough, nhs_england_region,
@@ -15,6 +17,8 @@ use crate::memberships::Edge;
 pub struct Organisation {
     #[graphql(skip)]
     pub id: i32,
+    #[graphql(skip)]
+    pub group: Arc<Group>,
     /// ODS code of the site (upper case).
     pub ods_code: String,
     /// Name of the site.
@@ -49,6 +53,7 @@ impl From<organisation::Model> for Organisation {
     fn from(m: organisation::Model) -> Self {
         Self {
             id: m.id,
+            group: Group::single(m.id),
             ods_code: m.ods_code,
             name: m.name,
             website: m.website,
@@ -67,28 +72,46 @@ impl From<organisation::Model> for Organisation {
     }
 }
 
-fn map<M, T: From<M>>(list: Vec<M>) -> Vec<T> {
-    list.into_iter().map(T::from).collect()
+macro_rules! grouped {
+    ($($t:ident),*) => {$(
+        impl Grouped for $t {
+            fn with_group(mut self, group: Arc<Group>) -> Self {
+                self.group = group;
+                self
+            }
+        }
+    )*};
 }
+
+grouped!(
+    Organisation,
+    Trust,
+    LocalHealthBoard,
+    IntegratedCareBoard,
+    NhsEnglandRegion,
+    PaediatricDiabetesUnit,
+    PaediatricDiabetesNetwork,
+    OpenUkNetwork,
+    LondonBorough,
+    Country
+);
 
 #[ComplexObject]
 impl Organisation {
     /// The NHS trust that runs the site (English and Jersey sites).
     async fn trust(&self, ctx: &Context<'_>) -> Result<Option<Trust>> {
-        Ok(
-            parent::<trust::Model>(ctx, Edge::OrganisationTrust, self.id)
-                .await?
-                .map(Into::into),
-        )
+        Ok(up::<trust::Model, _>(ctx, &self.group, Edge::OrganisationTrust, self.id).await?)
     }
 
     /// The Local Health Board that runs the site (Welsh sites).
     async fn local_health_board(&self, ctx: &Context<'_>) -> Result<Option<LocalHealthBoard>> {
-        Ok(
-            parent::<local_health_board::Model>(ctx, Edge::OrganisationLocalHealthBoard, self.id)
-                .await?
-                .map(Into::into),
+        Ok(up::<local_health_board::Model, _>(
+            ctx,
+            &self.group,
+            Edge::OrganisationLocalHealthBoard,
+            self.id,
         )
+        .await?)
     }
 
     /// The trust or Local Health Board that runs the site.
@@ -107,22 +130,24 @@ impl Organisation {
         &self,
         ctx: &Context<'_>,
     ) -> Result<Option<IntegratedCareBoard>> {
-        Ok(parent::<integrated_care_board::Model>(
+        Ok(up::<integrated_care_board::Model, _>(
             ctx,
+            &self.group,
             Edge::OrganisationIntegratedCareBoard,
             self.id,
         )
-        .await?
-        .map(Into::into))
+        .await?)
     }
 
     /// The NHS England region the site belongs to (English sites).
     async fn nhs_england_region(&self, ctx: &Context<'_>) -> Result<Option<NhsEnglandRegion>> {
-        Ok(
-            parent::<nhs_england_region::Model>(ctx, Edge::OrganisationNhsEnglandRegion, self.id)
-                .await?
-                .map(Into::into),
+        Ok(up::<nhs_england_region::Model, _>(
+            ctx,
+            &self.group,
+            Edge::OrganisationNhsEnglandRegion,
+            self.id,
         )
+        .await?)
     }
 
     /// The Paediatric Diabetes Unit the site is part of.
@@ -130,40 +155,40 @@ impl Organisation {
         &self,
         ctx: &Context<'_>,
     ) -> Result<Option<PaediatricDiabetesUnit>> {
-        Ok(parent::<paediatric_diabetes_unit::Model>(
+        Ok(up::<paediatric_diabetes_unit::Model, _>(
             ctx,
+            &self.group,
             Edge::OrganisationPaediatricDiabetesUnit,
             self.id,
         )
-        .await?
-        .map(Into::into))
+        .await?)
     }
 
     /// The OPEN UK paediatric epilepsy network of the site.
     async fn open_uk_network(&self, ctx: &Context<'_>) -> Result<Option<OpenUkNetwork>> {
-        Ok(
-            parent::<open_uk_network::Model>(ctx, Edge::OrganisationOpenUkNetwork, self.id)
-                .await?
-                .map(Into::into),
+        Ok(up::<open_uk_network::Model, _>(
+            ctx,
+            &self.group,
+            Edge::OrganisationOpenUkNetwork,
+            self.id,
         )
+        .await?)
     }
 
     /// The London borough the site is in (London sites).
     async fn london_borough(&self, ctx: &Context<'_>) -> Result<Option<LondonBorough>> {
-        Ok(
-            parent::<london_borough::Model>(ctx, Edge::OrganisationLondonBorough, self.id)
-                .await?
-                .map(Into::into),
+        Ok(up::<london_borough::Model, _>(
+            ctx,
+            &self.group,
+            Edge::OrganisationLondonBorough,
+            self.id,
         )
+        .await?)
     }
 
     /// The country the site is in.
     async fn country(&self, ctx: &Context<'_>) -> Result<Option<Country>> {
-        Ok(
-            parent::<country::Model>(ctx, Edge::OrganisationCountry, self.id)
-                .await?
-                .map(Into::into),
-        )
+        Ok(up::<country::Model, _>(ctx, &self.group, Edge::OrganisationCountry, self.id).await?)
     }
 }
 
@@ -193,6 +218,8 @@ pub enum ParentOrganisation {
 pub struct Trust {
     #[graphql(skip)]
     pub id: i32,
+    #[graphql(skip)]
+    pub group: Arc<Group>,
     /// ODS code of the trust.
     pub ods_code: String,
     /// Name of the trust.
@@ -221,6 +248,7 @@ impl From<trust::Model> for Trust {
     fn from(m: trust::Model) -> Self {
         Self {
             id: m.id,
+            group: Group::single(m.id),
             ods_code: m.ods_code,
             name: m.name,
             address_line1: m.address_line1,
@@ -240,12 +268,10 @@ impl From<trust::Model> for Trust {
 impl Trust {
     /// The current sites the trust runs, by name.
     async fn organisations(&self, ctx: &Context<'_>) -> Result<Vec<Organisation>> {
-        Ok(map(children::<organisation::Model>(
-            ctx,
-            Edge::OrganisationTrust,
-            self.id,
+        Ok(
+            down::<organisation::Model, _>(ctx, &self.group, Edge::OrganisationTrust, self.id)
+                .await?,
         )
-        .await?))
     }
 }
 
@@ -255,6 +281,8 @@ impl Trust {
 pub struct LocalHealthBoard {
     #[graphql(skip)]
     pub id: i32,
+    #[graphql(skip)]
+    pub group: Arc<Group>,
     /// ODS code of the board (7A1..7A7).
     pub ods_code: String,
     /// Name of the board.
@@ -269,6 +297,7 @@ impl From<local_health_board::Model> for LocalHealthBoard {
     fn from(m: local_health_board::Model) -> Self {
         Self {
             id: m.id,
+            group: Group::single(m.id),
             ods_code: m.ods_code,
             name: m.name,
             welsh_name: m.welsh_name,
@@ -281,12 +310,13 @@ impl From<local_health_board::Model> for LocalHealthBoard {
 impl LocalHealthBoard {
     /// The current sites the board runs, by name.
     async fn organisations(&self, ctx: &Context<'_>) -> Result<Vec<Organisation>> {
-        Ok(map(children::<organisation::Model>(
+        Ok(down::<organisation::Model, _>(
             ctx,
+            &self.group,
             Edge::OrganisationLocalHealthBoard,
             self.id,
         )
-        .await?))
+        .await?)
     }
 }
 
@@ -296,6 +326,8 @@ impl LocalHealthBoard {
 pub struct IntegratedCareBoard {
     #[graphql(skip)]
     pub id: i32,
+    #[graphql(skip)]
+    pub group: Arc<Group>,
     /// ODS code of the ICB (Qxx).
     pub ods_code: String,
     /// Name of the ICB.
@@ -308,6 +340,7 @@ impl From<integrated_care_board::Model> for IntegratedCareBoard {
     fn from(m: integrated_care_board::Model) -> Self {
         Self {
             id: m.id,
+            group: Group::single(m.id),
             ods_code: m.ods_code,
             name: m.name,
             boundary_identifier: m.boundary_identifier,
@@ -319,44 +352,45 @@ impl From<integrated_care_board::Model> for IntegratedCareBoard {
 impl IntegratedCareBoard {
     /// The NHS England region the ICB belongs to.
     async fn nhs_england_region(&self, ctx: &Context<'_>) -> Result<Option<NhsEnglandRegion>> {
-        Ok(
-            parent::<nhs_england_region::Model>(ctx, Edge::IntegratedCareBoardRegion, self.id)
-                .await?
-                .map(Into::into),
+        Ok(up::<nhs_england_region::Model, _>(
+            ctx,
+            &self.group,
+            Edge::IntegratedCareBoardRegion,
+            self.id,
         )
+        .await?)
     }
 
     /// The current sites in the ICB, by name.
     async fn organisations(&self, ctx: &Context<'_>) -> Result<Vec<Organisation>> {
-        Ok(map(children::<organisation::Model>(
+        Ok(down::<organisation::Model, _>(
             ctx,
+            &self.group,
             Edge::OrganisationIntegratedCareBoard,
             self.id,
         )
-        .await?))
+        .await?)
     }
 
     /// The trusts that run the ICB's current sites, by name.
     async fn trusts(&self, ctx: &Context<'_>) -> Result<Vec<Trust>> {
-        let loader = loaders::loader(ctx)?;
-        let sites = loader
-            .load_one(loaders::ChildrenOf(
-                Edge::OrganisationIntegratedCareBoard,
-                self.id,
-            ))
-            .await?
-            .unwrap_or_default();
-        let parents = loader
-            .load_many(
-                sites
-                    .iter()
-                    .map(|s| loaders::ParentOf(Edge::OrganisationTrust, *s)),
-            )
-            .await?;
-        let mut ids: Vec<i32> = parents.into_values().collect();
-        ids.sort_unstable();
-        ids.dedup();
-        Ok(map(records::<trust::Model>(ctx, ids).await?))
+        let sites: Vec<Organisation> = down::<organisation::Model, _>(
+            ctx,
+            &self.group,
+            Edge::OrganisationIntegratedCareBoard,
+            self.id,
+        )
+        .await?;
+        let mut trusts: Vec<Trust> = Vec::new();
+        for site in &sites {
+            if let Some(t) = site.trust(ctx).await? {
+                if !trusts.iter().any(|x| x.id == t.id) {
+                    trusts.push(t);
+                }
+            }
+        }
+        trusts.sort_by(|a, b| (&a.name, &a.ods_code).cmp(&(&b.name, &b.ods_code)));
+        Ok(trusts)
     }
 }
 
@@ -366,6 +400,8 @@ impl IntegratedCareBoard {
 pub struct NhsEnglandRegion {
     #[graphql(skip)]
     pub id: i32,
+    #[graphql(skip)]
+    pub group: Arc<Group>,
     /// Region code (Y56..Y63).
     pub region_code: String,
     /// Name of the region.
@@ -378,6 +414,7 @@ impl From<nhs_england_region::Model> for NhsEnglandRegion {
     fn from(m: nhs_england_region::Model) -> Self {
         Self {
             id: m.id,
+            group: Group::single(m.id),
             region_code: m.region_code,
             name: m.name,
             boundary_identifier: m.boundary_identifier,
@@ -389,22 +426,24 @@ impl From<nhs_england_region::Model> for NhsEnglandRegion {
 impl NhsEnglandRegion {
     /// The ICBs in the region, by name.
     async fn integrated_care_boards(&self, ctx: &Context<'_>) -> Result<Vec<IntegratedCareBoard>> {
-        Ok(map(children::<integrated_care_board::Model>(
+        Ok(down::<integrated_care_board::Model, _>(
             ctx,
+            &self.group,
             Edge::IntegratedCareBoardRegion,
             self.id,
         )
-        .await?))
+        .await?)
     }
 
     /// The current sites in the region, by name.
     async fn organisations(&self, ctx: &Context<'_>) -> Result<Vec<Organisation>> {
-        Ok(map(children::<organisation::Model>(
+        Ok(down::<organisation::Model, _>(
             ctx,
+            &self.group,
             Edge::OrganisationNhsEnglandRegion,
             self.id,
         )
-        .await?))
+        .await?)
     }
 }
 
@@ -416,6 +455,8 @@ pub struct PaediatricDiabetesUnit {
     #[graphql(skip)]
     pub id: i32,
     #[graphql(skip)]
+    pub group: Arc<Group>,
+    #[graphql(skip)]
     pub lead_organisation_id: Option<i32>,
     /// PZ code of the unit.
     pub pz_code: String,
@@ -425,6 +466,7 @@ impl From<paediatric_diabetes_unit::Model> for PaediatricDiabetesUnit {
     fn from(m: paediatric_diabetes_unit::Model) -> Self {
         Self {
             id: m.id,
+            group: Group::single(m.id),
             lead_organisation_id: m.lead_organisation_id,
             pz_code: m.pz_code,
         }
@@ -438,35 +480,40 @@ impl PaediatricDiabetesUnit {
         &self,
         ctx: &Context<'_>,
     ) -> Result<Option<PaediatricDiabetesNetwork>> {
-        Ok(parent::<paediatric_diabetes_network::Model>(
+        Ok(up::<paediatric_diabetes_network::Model, _>(
             ctx,
+            &self.group,
             Edge::PaediatricDiabetesUnitNetwork,
             self.id,
         )
-        .await?
-        .map(Into::into))
+        .await?)
     }
 
     /// The current sites of the unit, by name.
     async fn organisations(&self, ctx: &Context<'_>) -> Result<Vec<Organisation>> {
-        Ok(map(children::<organisation::Model>(
+        Ok(down::<organisation::Model, _>(
             ctx,
+            &self.group,
             Edge::OrganisationPaediatricDiabetesUnit,
             self.id,
         )
-        .await?))
+        .await?)
     }
 
     /// The lead site: the named lead while it is a current site, else the first site by name.
     async fn primary_organisation(&self, ctx: &Context<'_>) -> Result<Option<Organisation>> {
-        let sites =
-            children::<organisation::Model>(ctx, Edge::OrganisationPaediatricDiabetesUnit, self.id)
-                .await?;
+        let sites: Vec<Organisation> = down::<organisation::Model, _>(
+            ctx,
+            &self.group,
+            Edge::OrganisationPaediatricDiabetesUnit,
+            self.id,
+        )
+        .await?;
         let lead = sites
             .iter()
             .position(|s| Some(s.id) == self.lead_organisation_id)
             .unwrap_or(0);
-        Ok(sites.into_iter().nth(lead).map(Into::into))
+        Ok(sites.into_iter().nth(lead))
     }
 
     /// The trust or board that runs the lead site.
@@ -484,6 +531,8 @@ impl PaediatricDiabetesUnit {
 pub struct PaediatricDiabetesNetwork {
     #[graphql(skip)]
     pub id: i32,
+    #[graphql(skip)]
+    pub group: Arc<Group>,
     /// PN code of the network.
     pub pn_code: String,
     /// Name of the network.
@@ -494,6 +543,7 @@ impl From<paediatric_diabetes_network::Model> for PaediatricDiabetesNetwork {
     fn from(m: paediatric_diabetes_network::Model) -> Self {
         Self {
             id: m.id,
+            group: Group::single(m.id),
             pn_code: m.pn_code,
             name: m.name,
         }
@@ -507,12 +557,13 @@ impl PaediatricDiabetesNetwork {
         &self,
         ctx: &Context<'_>,
     ) -> Result<Vec<PaediatricDiabetesUnit>> {
-        Ok(map(children::<paediatric_diabetes_unit::Model>(
+        Ok(down::<paediatric_diabetes_unit::Model, _>(
             ctx,
+            &self.group,
             Edge::PaediatricDiabetesUnitNetwork,
             self.id,
         )
-        .await?))
+        .await?)
     }
 }
 
@@ -522,6 +573,8 @@ impl PaediatricDiabetesNetwork {
 pub struct OpenUkNetwork {
     #[graphql(skip)]
     pub id: i32,
+    #[graphql(skip)]
+    pub group: Arc<Group>,
     /// Short code of the network (e.g. BRPNF).
     pub code: String,
     /// Name of the network.
@@ -534,6 +587,7 @@ impl From<open_uk_network::Model> for OpenUkNetwork {
     fn from(m: open_uk_network::Model) -> Self {
         Self {
             id: m.id,
+            group: Group::single(m.id),
             code: m.code,
             name: m.name,
             country: m.country,
@@ -545,12 +599,13 @@ impl From<open_uk_network::Model> for OpenUkNetwork {
 impl OpenUkNetwork {
     /// The current sites in the network, by name.
     async fn organisations(&self, ctx: &Context<'_>) -> Result<Vec<Organisation>> {
-        Ok(map(children::<organisation::Model>(
+        Ok(down::<organisation::Model, _>(
             ctx,
+            &self.group,
             Edge::OrganisationOpenUkNetwork,
             self.id,
         )
-        .await?))
+        .await?)
     }
 }
 
@@ -560,6 +615,8 @@ impl OpenUkNetwork {
 pub struct LondonBorough {
     #[graphql(skip)]
     pub id: i32,
+    #[graphql(skip)]
+    pub group: Arc<Group>,
     /// ONS GSS code of the borough (E09...).
     pub gss_code: String,
     /// Name of the borough.
@@ -570,6 +627,7 @@ impl From<london_borough::Model> for LondonBorough {
     fn from(m: london_borough::Model) -> Self {
         Self {
             id: m.id,
+            group: Group::single(m.id),
             gss_code: m.gss_code,
             name: m.name,
         }
@@ -580,12 +638,13 @@ impl From<london_borough::Model> for LondonBorough {
 impl LondonBorough {
     /// The current sites in the borough, by name.
     async fn organisations(&self, ctx: &Context<'_>) -> Result<Vec<Organisation>> {
-        Ok(map(children::<organisation::Model>(
+        Ok(down::<organisation::Model, _>(
             ctx,
+            &self.group,
             Edge::OrganisationLondonBorough,
             self.id,
         )
-        .await?))
+        .await?)
     }
 }
 
@@ -595,6 +654,8 @@ impl LondonBorough {
 pub struct Country {
     #[graphql(skip)]
     pub id: i32,
+    #[graphql(skip)]
+    pub group: Arc<Group>,
     /// ONS code of the country (E92000001); Jersey has the project-local E92000003.
     pub code: String,
     /// Name of the country.
@@ -609,6 +670,7 @@ impl From<country::Model> for Country {
     fn from(m: country::Model) -> Self {
         Self {
             id: m.id,
+            group: Group::single(m.id),
             code: m.code,
             name: m.name,
             welsh_name: m.welsh_name,
@@ -621,11 +683,9 @@ impl From<country::Model> for Country {
 impl Country {
     /// The current sites in the country, by name.
     async fn organisations(&self, ctx: &Context<'_>) -> Result<Vec<Organisation>> {
-        Ok(map(children::<organisation::Model>(
-            ctx,
-            Edge::OrganisationCountry,
-            self.id,
+        Ok(
+            down::<organisation::Model, _>(ctx, &self.group, Edge::OrganisationCountry, self.id)
+                .await?,
         )
-        .await?))
     }
 }
