@@ -39,10 +39,10 @@ fn db<'a>(ctx: &'a Context<'_>) -> Result<&'a DatabaseConnection> {
     ctx.data::<DatabaseConnection>()
 }
 
-/// Read access to the hierarchy. No credentials needed.
 pub struct QueryRoot;
 
-#[Object]
+/// Read access to the hierarchy. No credentials needed.
+#[Object(name = "Query")]
 impl QueryRoot {
     /// A current site by ODS code; null when unknown or deleted.
     async fn organisation(
