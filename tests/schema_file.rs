@@ -27,7 +27,8 @@ fn every_type_and_field_is_documented() {
             || t.starts_with("scalar ");
         let is_field =
             line.starts_with('\t') && !t.starts_with('"') && !t.is_empty() && !t.starts_with('}');
-        let schema_block = t.starts_with("query:") || t.starts_with("mutation:") || t.starts_with("schema ");
+        let schema_block =
+            t.starts_with("query:") || t.starts_with("mutation:") || t.starts_with("schema ");
         if (is_def || is_field) && !previous.ends_with('"') && !schema_block {
             undocumented.push(t.to_string());
         }
