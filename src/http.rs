@@ -3,7 +3,6 @@ use std::time::Duration;
 
 use async_graphql::http::GraphiQLSource;
 use async_graphql::parser::types::OperationType;
-use async_graphql_axum::rejection::GraphQLRejection;
 use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
@@ -52,10 +51,38 @@ pub fn router(state: AppState, settings: &ServerSettings) -> Router {
         .layer(TraceLayer::new_for_http())
 }
 
+/// A request the GraphQL extractor could not read: 413 when too large, else 400, with a
+/// GraphQL-shaped JSON body carrying `BAD_USER_INPUT` (never the parser's internals).
+pub struct BadRequest(async_graphql::ParseRequestError);
+
+impl From<async_graphql::ParseRequestError> for BadRequest {
+    fn from(e: async_graphql::ParseRequestError) -> Self {
+        BadRequest(e)
+    }
+}
+
+fn error_body(code: ErrorCode, message: &str) -> Json<async_graphql::Response> {
+    let err = gql_error(code, message).into_server_error(Default::default());
+    Json(async_graphql::Response::from_errors(vec![err]))
+}
+
+impl IntoResponse for BadRequest {
+    fn into_response(self) -> Response {
+        use async_graphql::ParseRequestError as E;
+        let (status, message) = match self.0 {
+            E::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "The request body is too large."),
+            E::InvalidRequest(_) => (StatusCode::BAD_REQUEST, "The body is not a valid GraphQL request: send JSON {\"query\": …, \"variables\": …}."),
+            E::UnsupportedBatch => (StatusCode::BAD_REQUEST, "Batched requests are not supported."),
+            _ => (StatusCode::BAD_REQUEST, "The request could not be read as GraphQL over HTTP."),
+        };
+        (status, error_body(ErrorCode::BadUserInput, message)).into_response()
+    }
+}
+
 async fn graphql_post(
     State(state): State<AppState>,
     headers: HeaderMap,
-    req: GraphQLRequest,
+    req: GraphQLRequest<BadRequest>,
 ) -> GraphQLResponse {
     let mut req = req.into_inner();
     let auth = headers
@@ -88,29 +115,28 @@ fn is_mutation(query: &str) -> bool {
 async fn graphql_get(
     State(state): State<AppState>,
     headers: HeaderMap,
-    req: Result<GraphQLRequest, GraphQLRejection>,
+    req: Result<GraphQLRequest<BadRequest>, BadRequest>,
 ) -> Response {
     if wants_html(&headers) {
         return Html(GraphiQLSource::build().endpoint("/graphql").finish()).into_response();
     }
-    let Ok(req) = req else {
-        let err = gql_error(
-            ErrorCode::BadUserInput,
-            "Send a query as ?query=…, or POST a JSON body.",
-        );
-        let body =
-            async_graphql::Response::from_errors(vec![err.into_server_error(Default::default())]);
-        return (StatusCode::BAD_REQUEST, Json(body)).into_response();
+    let req = match req {
+        Ok(r) if !r.0.query.trim().is_empty() => r.into_inner(),
+        _ => {
+            let msg = "Send a query as ?query=…, or POST a JSON body.";
+            return (
+                StatusCode::BAD_REQUEST,
+                error_body(ErrorCode::BadUserInput, msg),
+            )
+                .into_response();
+        }
     };
-    let req = req.into_inner();
     if is_mutation(&req.query) {
-        let err = gql_error(ErrorCode::BadUserInput, "Mutations must be sent with POST.");
-        let body =
-            async_graphql::Response::from_errors(vec![err.into_server_error(Default::default())]);
+        let body = error_body(ErrorCode::BadUserInput, "Mutations must be sent with POST.");
         return (
             StatusCode::METHOD_NOT_ALLOWED,
             [(header::ALLOW, "POST")],
-            Json(body),
+            body,
         )
             .into_response();
     }

@@ -167,9 +167,12 @@ pub fn loader<'a>(ctx: &'a Context<'_>) -> async_graphql::Result<&'a DataLoader<
 /// for the whole level (one `load_many` through the DataLoader) instead of once per object.
 /// Unlike batching by time window alone, this keeps a query's statement count independent of
 /// its row count however the executor interleaves the resolvers.
+/// One memoised edge load of a group (its concrete type depends on the edge).
+type Memo = Arc<OnceCell<Arc<dyn Any + Send + Sync>>>;
+
 pub struct Group {
     ids: Vec<i32>,
-    memo: Mutex<HashMap<(Edge, bool), Arc<OnceCell<Arc<dyn Any + Send + Sync>>>>>,
+    memo: Mutex<HashMap<(Edge, bool), Memo>>,
 }
 
 impl std::fmt::Debug for Group {

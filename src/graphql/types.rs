@@ -100,18 +100,18 @@ grouped!(
 impl Organisation {
     /// The NHS trust that runs the site (English and Jersey sites).
     async fn trust(&self, ctx: &Context<'_>) -> Result<Option<Trust>> {
-        Ok(up::<trust::Model, _>(ctx, &self.group, Edge::OrganisationTrust, self.id).await?)
+        up::<trust::Model, _>(ctx, &self.group, Edge::OrganisationTrust, self.id).await
     }
 
     /// The Local Health Board that runs the site (Welsh sites).
     async fn local_health_board(&self, ctx: &Context<'_>) -> Result<Option<LocalHealthBoard>> {
-        Ok(up::<local_health_board::Model, _>(
+        up::<local_health_board::Model, _>(
             ctx,
             &self.group,
             Edge::OrganisationLocalHealthBoard,
             self.id,
         )
-        .await?)
+        .await
     }
 
     /// The trust or Local Health Board that runs the site.
@@ -130,24 +130,24 @@ impl Organisation {
         &self,
         ctx: &Context<'_>,
     ) -> Result<Option<IntegratedCareBoard>> {
-        Ok(up::<integrated_care_board::Model, _>(
+        up::<integrated_care_board::Model, _>(
             ctx,
             &self.group,
             Edge::OrganisationIntegratedCareBoard,
             self.id,
         )
-        .await?)
+        .await
     }
 
     /// The NHS England region the site belongs to (English sites).
     async fn nhs_england_region(&self, ctx: &Context<'_>) -> Result<Option<NhsEnglandRegion>> {
-        Ok(up::<nhs_england_region::Model, _>(
+        up::<nhs_england_region::Model, _>(
             ctx,
             &self.group,
             Edge::OrganisationNhsEnglandRegion,
             self.id,
         )
-        .await?)
+        .await
     }
 
     /// The Paediatric Diabetes Unit the site is part of.
@@ -155,45 +155,36 @@ impl Organisation {
         &self,
         ctx: &Context<'_>,
     ) -> Result<Option<PaediatricDiabetesUnit>> {
-        Ok(up::<paediatric_diabetes_unit::Model, _>(
+        up::<paediatric_diabetes_unit::Model, _>(
             ctx,
             &self.group,
             Edge::OrganisationPaediatricDiabetesUnit,
             self.id,
         )
-        .await?)
+        .await
     }
 
     /// The OPEN UK paediatric epilepsy network of the site.
     async fn open_uk_network(&self, ctx: &Context<'_>) -> Result<Option<OpenUkNetwork>> {
-        Ok(up::<open_uk_network::Model, _>(
-            ctx,
-            &self.group,
-            Edge::OrganisationOpenUkNetwork,
-            self.id,
-        )
-        .await?)
+        up::<open_uk_network::Model, _>(ctx, &self.group, Edge::OrganisationOpenUkNetwork, self.id)
+            .await
     }
 
     /// The London borough the site is in (London sites).
     async fn london_borough(&self, ctx: &Context<'_>) -> Result<Option<LondonBorough>> {
-        Ok(up::<london_borough::Model, _>(
-            ctx,
-            &self.group,
-            Edge::OrganisationLondonBorough,
-            self.id,
-        )
-        .await?)
+        up::<london_borough::Model, _>(ctx, &self.group, Edge::OrganisationLondonBorough, self.id)
+            .await
     }
 
     /// The country the site is in.
     async fn country(&self, ctx: &Context<'_>) -> Result<Option<Country>> {
-        Ok(up::<country::Model, _>(ctx, &self.group, Edge::OrganisationCountry, self.id).await?)
+        up::<country::Model, _>(ctx, &self.group, Edge::OrganisationCountry, self.id).await
     }
 }
 
 /// The body that runs a site: an NHS trust or a Welsh Local Health Board.
 #[derive(Interface)]
+#[allow(clippy::duplicated_attributes)] // the derive's repeated `ty = "&String"` trips the lint
 #[graphql(
     field(
         name = "ods_code",
@@ -268,10 +259,7 @@ impl From<trust::Model> for Trust {
 impl Trust {
     /// The current sites the trust runs, by name.
     async fn organisations(&self, ctx: &Context<'_>) -> Result<Vec<Organisation>> {
-        Ok(
-            down::<organisation::Model, _>(ctx, &self.group, Edge::OrganisationTrust, self.id)
-                .await?,
-        )
+        down::<organisation::Model, _>(ctx, &self.group, Edge::OrganisationTrust, self.id).await
     }
 }
 
@@ -310,13 +298,13 @@ impl From<local_health_board::Model> for LocalHealthBoard {
 impl LocalHealthBoard {
     /// The current sites the board runs, by name.
     async fn organisations(&self, ctx: &Context<'_>) -> Result<Vec<Organisation>> {
-        Ok(down::<organisation::Model, _>(
+        down::<organisation::Model, _>(
             ctx,
             &self.group,
             Edge::OrganisationLocalHealthBoard,
             self.id,
         )
-        .await?)
+        .await
     }
 }
 
@@ -352,24 +340,24 @@ impl From<integrated_care_board::Model> for IntegratedCareBoard {
 impl IntegratedCareBoard {
     /// The NHS England region the ICB belongs to.
     async fn nhs_england_region(&self, ctx: &Context<'_>) -> Result<Option<NhsEnglandRegion>> {
-        Ok(up::<nhs_england_region::Model, _>(
+        up::<nhs_england_region::Model, _>(
             ctx,
             &self.group,
             Edge::IntegratedCareBoardRegion,
             self.id,
         )
-        .await?)
+        .await
     }
 
     /// The current sites in the ICB, by name.
     async fn organisations(&self, ctx: &Context<'_>) -> Result<Vec<Organisation>> {
-        Ok(down::<organisation::Model, _>(
+        down::<organisation::Model, _>(
             ctx,
             &self.group,
             Edge::OrganisationIntegratedCareBoard,
             self.id,
         )
-        .await?)
+        .await
     }
 
     /// The trusts that run the ICB's current sites, by name.
@@ -426,24 +414,24 @@ impl From<nhs_england_region::Model> for NhsEnglandRegion {
 impl NhsEnglandRegion {
     /// The ICBs in the region, by name.
     async fn integrated_care_boards(&self, ctx: &Context<'_>) -> Result<Vec<IntegratedCareBoard>> {
-        Ok(down::<integrated_care_board::Model, _>(
+        down::<integrated_care_board::Model, _>(
             ctx,
             &self.group,
             Edge::IntegratedCareBoardRegion,
             self.id,
         )
-        .await?)
+        .await
     }
 
     /// The current sites in the region, by name.
     async fn organisations(&self, ctx: &Context<'_>) -> Result<Vec<Organisation>> {
-        Ok(down::<organisation::Model, _>(
+        down::<organisation::Model, _>(
             ctx,
             &self.group,
             Edge::OrganisationNhsEnglandRegion,
             self.id,
         )
-        .await?)
+        .await
     }
 }
 
@@ -480,24 +468,24 @@ impl PaediatricDiabetesUnit {
         &self,
         ctx: &Context<'_>,
     ) -> Result<Option<PaediatricDiabetesNetwork>> {
-        Ok(up::<paediatric_diabetes_network::Model, _>(
+        up::<paediatric_diabetes_network::Model, _>(
             ctx,
             &self.group,
             Edge::PaediatricDiabetesUnitNetwork,
             self.id,
         )
-        .await?)
+        .await
     }
 
     /// The current sites of the unit, by name.
     async fn organisations(&self, ctx: &Context<'_>) -> Result<Vec<Organisation>> {
-        Ok(down::<organisation::Model, _>(
+        down::<organisation::Model, _>(
             ctx,
             &self.group,
             Edge::OrganisationPaediatricDiabetesUnit,
             self.id,
         )
-        .await?)
+        .await
     }
 
     /// The lead site: the named lead while it is a current site, else the first site by name.
@@ -557,13 +545,13 @@ impl PaediatricDiabetesNetwork {
         &self,
         ctx: &Context<'_>,
     ) -> Result<Vec<PaediatricDiabetesUnit>> {
-        Ok(down::<paediatric_diabetes_unit::Model, _>(
+        down::<paediatric_diabetes_unit::Model, _>(
             ctx,
             &self.group,
             Edge::PaediatricDiabetesUnitNetwork,
             self.id,
         )
-        .await?)
+        .await
     }
 }
 
@@ -599,13 +587,8 @@ impl From<open_uk_network::Model> for OpenUkNetwork {
 impl OpenUkNetwork {
     /// The current sites in the network, by name.
     async fn organisations(&self, ctx: &Context<'_>) -> Result<Vec<Organisation>> {
-        Ok(down::<organisation::Model, _>(
-            ctx,
-            &self.group,
-            Edge::OrganisationOpenUkNetwork,
-            self.id,
-        )
-        .await?)
+        down::<organisation::Model, _>(ctx, &self.group, Edge::OrganisationOpenUkNetwork, self.id)
+            .await
     }
 }
 
@@ -638,13 +621,8 @@ impl From<london_borough::Model> for LondonBorough {
 impl LondonBorough {
     /// The current sites in the borough, by name.
     async fn organisations(&self, ctx: &Context<'_>) -> Result<Vec<Organisation>> {
-        Ok(down::<organisation::Model, _>(
-            ctx,
-            &self.group,
-            Edge::OrganisationLondonBorough,
-            self.id,
-        )
-        .await?)
+        down::<organisation::Model, _>(ctx, &self.group, Edge::OrganisationLondonBorough, self.id)
+            .await
     }
 }
 
@@ -683,9 +661,6 @@ impl From<country::Model> for Country {
 impl Country {
     /// The current sites in the country, by name.
     async fn organisations(&self, ctx: &Context<'_>) -> Result<Vec<Organisation>> {
-        Ok(
-            down::<organisation::Model, _>(ctx, &self.group, Edge::OrganisationCountry, self.id)
-                .await?,
-        )
+        down::<organisation::Model, _>(ctx, &self.group, Edge::OrganisationCountry, self.id).await
     }
 }
