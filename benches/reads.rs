@@ -1,0 +1,140 @@
+//! Read benchmark: serves a seeded database on loopback and measures three queries.
+//!
+//! `cargo bench --bench reads` (SQLite in a temp dir), or with `BENCH_DATABASE_URL=postgres://…`
+//! pointing at an empty database. `BENCH_SECONDS` (default 10) and `BENCH_CLIENTS` (default 8)
+//! set the length and concurrency of each run. Reports requests/s, p50/p99 latency, response
+//! bytes and SQL statements per request; exits non-zero if any response has GraphQL errors.
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use nhs_organisations::config::ServerSettings;
+use nhs_organisations::{db, graphql, http};
+
+const QUERIES: [(&str, &str); 3] = [
+    (
+        "one organisation with all parents",
+        r#"{ organisation(odsCode: "RVV01") { odsCode name trust { odsCode name } localHealthBoard { odsCode } parent { odsCode name } integratedCareBoard { odsCode name } nhsEnglandRegion { regionCode name } paediatricDiabetesUnit { pzCode paediatricDiabetesNetwork { pnCode name } } openUkNetwork { code name } londonBorough { gssCode name } country { code name } } }"#,
+    ),
+    (
+        "all trusts with their organisations and PDUs",
+        r#"{ trusts { odsCode name organisations { odsCode name paediatricDiabetesUnit { pzCode } } } }"#,
+    ),
+    (
+        "whole region > ICB > organisation > PDU > network tree",
+        r#"{ nhsEnglandRegions { regionCode name integratedCareBoards { odsCode name organisations { odsCode name paediatricDiabetesUnit { pzCode paediatricDiabetesNetwork { pnCode name } } } } } }"#,
+    ),
+];
+
+fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx.min(sorted.len() - 1)]
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let seconds = env_u64("BENCH_SECONDS", 10);
+    let clients = env_u64("BENCH_CLIENTS", 8) as usize;
+    let dir = tempfile::TempDir::new()?;
+    let url = std::env::var("BENCH_DATABASE_URL")
+        .unwrap_or_else(|_| format!("sqlite://{}", dir.path().join("bench.db").display()));
+    let setup = db::connect(&url).await?;
+    db::prepare(&setup).await?;
+
+    // A counting connection: every statement the server runs is tallied.
+    let statements = Arc::new(AtomicUsize::new(0));
+    let mut conn = db::connect(&url).await?;
+    let counter = statements.clone();
+    conn.set_metric_callback(move |_| {
+        counter.fetch_add(1, Ordering::Relaxed);
+    });
+    let state = http::AppState { schema: graphql::build_schema(conn.clone()), db: conn };
+    let app = http::router(state, &ServerSettings::default_from_env());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await;
+    });
+    let endpoint = format!("http://{addr}/graphql");
+    let client = reqwest::Client::new();
+    let backend = if url.starts_with("postgres") { "PostgreSQL" } else { "SQLite" };
+    println!("backend: {backend}; {clients} clients x {seconds} s per query; release build: {}", !cfg!(debug_assertions));
+    println!("| query | req/s | p50 ms | p99 ms | bytes/resp | SQL/req |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    let mut failed = false;
+    for (name, query) in QUERIES {
+        let body = serde_json::json!({ "query": query });
+        // Warm up once and check the answer.
+        let first: serde_json::Value = client.post(&endpoint).json(&body).send().await?.json().await?;
+        if first.get("errors").is_some() {
+            eprintln!("{name}: GraphQL errors: {}", first["errors"]);
+            failed = true;
+            continue;
+        }
+        statements.store(0, Ordering::Relaxed);
+        let deadline = Instant::now() + Duration::from_secs(seconds);
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for _ in 0..clients {
+            let client = client.clone();
+            let endpoint = endpoint.clone();
+            let body = body.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut lat = Vec::new();
+                let mut bytes = 0usize;
+                let mut errors = 0usize;
+                while Instant::now() < deadline {
+                    let t = Instant::now();
+                    match client.post(&endpoint).json(&body).send().await {
+                        Ok(r) if r.status().is_success() => match r.bytes().await {
+                            Ok(b) => {
+                                lat.push(t.elapsed());
+                                bytes += b.len();
+                                if b.windows(9).any(|w| w == b"\"errors\":") {
+                                    errors += 1;
+                                }
+                            }
+                            Err(_) => errors += 1,
+                        },
+                        _ => errors += 1,
+                    }
+                }
+                (lat, bytes, errors)
+            }));
+        }
+        let mut lat = Vec::new();
+        let (mut bytes, mut errors) = (0usize, 0usize);
+        for t in tasks {
+            let (l, b, e) = t.await?;
+            lat.extend(l);
+            bytes += b;
+            errors += e;
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        lat.sort();
+        let n = lat.len().max(1);
+        println!(
+            "| {name} | {:.0} | {:.2} | {:.2} | {} | {:.1} |",
+            lat.len() as f64 / elapsed,
+            percentile(&lat, 0.50).as_secs_f64() * 1e3,
+            percentile(&lat, 0.99).as_secs_f64() * 1e3,
+            bytes / n,
+            statements.load(Ordering::Relaxed) as f64 / n as f64,
+        );
+        if errors > 0 {
+            eprintln!("{name}: {errors} failed responses");
+            failed = true;
+        }
+    }
+    if failed {
+        anyhow::bail!("some responses failed or had GraphQL errors");
+    }
+    Ok(())
+}
