@@ -27,7 +27,10 @@ const QUERIES: [(&str, &str); 3] = [
 ];
 
 fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -55,24 +58,44 @@ async fn main() -> anyhow::Result<()> {
     conn.set_metric_callback(move |_| {
         counter.fetch_add(1, Ordering::Relaxed);
     });
-    let state = http::AppState { schema: graphql::build_schema(conn.clone()), db: conn };
+    let state = http::AppState {
+        schema: graphql::build_schema(conn.clone()),
+        db: conn,
+    };
     let app = http::router(state, &ServerSettings::default_from_env());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     tokio::spawn(async move {
-        let _ = axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await;
+        let _ = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await;
     });
     let endpoint = format!("http://{addr}/graphql");
     let client = reqwest::Client::new();
-    let backend = if url.starts_with("postgres") { "PostgreSQL" } else { "SQLite" };
-    println!("backend: {backend}; {clients} clients x {seconds} s per query; release build: {}", !cfg!(debug_assertions));
+    let backend = if url.starts_with("postgres") {
+        "PostgreSQL"
+    } else {
+        "SQLite"
+    };
+    println!(
+        "backend: {backend}; {clients} clients x {seconds} s per query; release build: {}",
+        !cfg!(debug_assertions)
+    );
     println!("| query | req/s | p50 ms | p99 ms | bytes/resp | SQL/req |");
     println!("|---|---:|---:|---:|---:|---:|");
     let mut failed = false;
     for (name, query) in QUERIES {
         let body = serde_json::json!({ "query": query });
         // Warm up once and check the answer.
-        let first: serde_json::Value = client.post(&endpoint).json(&body).send().await?.json().await?;
+        let first: serde_json::Value = client
+            .post(&endpoint)
+            .json(&body)
+            .send()
+            .await?
+            .json()
+            .await?;
         if first.get("errors").is_some() {
             eprintln!("{name}: GraphQL errors: {}", first["errors"]);
             failed = true;

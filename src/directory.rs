@@ -181,3 +181,36 @@ where
 {
     Ok(E::find().order_by_asc(order).all(db).await?)
 }
+
+/// Filter on the change log.
+#[derive(Clone, Debug, Default)]
+pub struct ChangeFilter {
+    pub entity: Option<String>,
+    pub code: Option<String>,
+    pub source: Option<String>,
+}
+
+/// Change-log entries, newest first.
+pub async fn changes(
+    db: &DatabaseConnection,
+    filter: &ChangeFilter,
+    page: Page,
+) -> AppResult<Vec<crate::entities::change_log::Model>> {
+    use crate::entities::change_log;
+    let (limit, offset) = page.checked()?;
+    let mut q = change_log::Entity::find();
+    if let Some(entity) = &filter.entity {
+        q = q.filter(change_log::Column::Entity.eq(entity.trim().to_ascii_lowercase()));
+    }
+    if let Some(code) = &filter.code {
+        q = q.filter(change_log::Column::Code.eq(code.trim().to_ascii_uppercase()));
+    }
+    if let Some(source) = &filter.source {
+        q = q.filter(change_log::Column::Source.eq(source.trim().to_ascii_lowercase()));
+    }
+    Ok(q.order_by_desc(change_log::Column::Id)
+        .limit(limit.or(Some(100)))
+        .offset(offset)
+        .all(db)
+        .await?)
+}

@@ -279,3 +279,21 @@ async fn deleted_sites_vanish_from_current_queries() {
     assert_eq!(d["organisation"], Value::Null);
     assert_eq!(d["organisations"].as_array().map(Vec::len), Some(0));
 }
+
+#[tokio::test]
+async fn the_change_log_answers_history() {
+    let t = TestDb::seeded().await;
+    let d = data(gql(&t.schema(), r#"{ changeLog(code: "rvv01", limit: 20) { actor source entity code action field after effectiveOn } }"#).await);
+    let entries = d["changeLog"].as_array().cloned().unwrap_or_default();
+    assert!(entries
+        .iter()
+        .any(|e| e["action"] == "create" && e["entity"] == "organisation"));
+    assert!(entries
+        .iter()
+        .any(|e| e["action"] == "membership" && e["field"] == "trust"));
+    assert!(entries
+        .iter()
+        .all(|e| e["source"] == "seed" && e["actor"] == "seed" && e["code"] == "RVV01"));
+    let resp = gql(&t.schema(), "{ changeLog(limit: -1) { code } }").await;
+    assert_eq!(common::error_code(&resp).as_deref(), Some("BAD_USER_INPUT"));
+}

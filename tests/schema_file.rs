@@ -15,24 +15,47 @@ fn committed_schema_is_current() {
 
 #[test]
 fn every_type_and_field_is_documented() {
+    use async_graphql::parser::types::{TypeKind, TypeSystemDefinition};
     let sdl = nhs_organisations::graphql::sdl();
+    let doc = async_graphql::parser::parse_schema(&sdl).expect("the SDL parses");
     let mut undocumented = Vec::new();
-    let mut previous = "";
-    for line in sdl.lines() {
-        let t = line.trim();
-        let is_def = t.starts_with("type ")
-            || t.starts_with("interface ")
-            || t.starts_with("input ")
-            || t.starts_with("enum ")
-            || t.starts_with("scalar ");
-        let is_field =
-            line.starts_with('\t') && !t.starts_with('"') && !t.is_empty() && !t.starts_with('}');
-        let schema_block =
-            t.starts_with("query:") || t.starts_with("mutation:") || t.starts_with("schema ");
-        if (is_def || is_field) && !previous.ends_with('"') && !schema_block {
-            undocumented.push(t.to_string());
+    for def in &doc.definitions {
+        let TypeSystemDefinition::Type(t) = def else {
+            continue;
+        };
+        let t = &t.node;
+        let name = t.name.node.as_str();
+        if t.description.is_none() {
+            undocumented.push(name.to_string());
         }
-        previous = t;
+        let fields: Vec<(String, bool)> = match &t.kind {
+            TypeKind::Object(o) => o
+                .fields
+                .iter()
+                .map(|f| (f.node.name.node.to_string(), f.node.description.is_some()))
+                .collect(),
+            TypeKind::Interface(i) => i
+                .fields
+                .iter()
+                .map(|f| (f.node.name.node.to_string(), f.node.description.is_some()))
+                .collect(),
+            TypeKind::InputObject(i) => i
+                .fields
+                .iter()
+                .map(|f| (f.node.name.node.to_string(), f.node.description.is_some()))
+                .collect(),
+            TypeKind::Enum(e) => e
+                .values
+                .iter()
+                .map(|v| (v.node.value.node.to_string(), v.node.description.is_some()))
+                .collect(),
+            _ => Vec::new(),
+        };
+        for (field, documented) in fields {
+            if !documented {
+                undocumented.push(format!("{name}.{field}"));
+            }
+        }
     }
     assert!(
         undocumented.is_empty(),

@@ -306,4 +306,25 @@ impl QueryRoot {
             directory::all::<country::Entity, _>(db(ctx)?, country::Column::Name).await?,
         ))
     }
+
+    /// The change log, newest first (100 entries unless `limit` says otherwise): every write
+    /// with who made it, when, and the state before and after.
+    async fn change_log(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Only this kind of record, e.g. `organisation`.")] entity: Option<String>,
+        #[graphql(desc = "Only this record's code (case-insensitive).")] code: Option<String>,
+        #[graphql(desc = "Only writes from this source: `seed`, `ord-sync` or `merger`.")]
+        source: Option<String>,
+        limit: Option<i32>,
+        offset: Option<i32>,
+    ) -> Result<Vec<ChangeLogEntry>> {
+        let filter = directory::ChangeFilter {
+            entity,
+            code,
+            source,
+        };
+        let rows = directory::changes(db(ctx)?, &filter, Page { limit, offset }).await?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
 }

@@ -664,3 +664,45 @@ impl Country {
         down::<organisation::Model, _>(ctx, &self.group, Edge::OrganisationCountry, self.id).await
     }
 }
+
+/// One recorded write: who or what made it, when, and the state before and after.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct ChangeLogEntry {
+    /// When the write was recorded (RFC 3339, UTC).
+    pub recorded_at: String,
+    /// The day the change takes effect.
+    pub effective_on: Date,
+    /// Who made it: `seed`, `cli`, `scheduler` or an admin key's name.
+    pub actor: String,
+    /// What made it: `seed`, `ord-sync` or `merger`.
+    pub source: String,
+    /// The kind of record, e.g. `organisation`, `trust`.
+    pub entity: String,
+    /// The record's natural code.
+    pub code: String,
+    /// `create`, `update`, `delete`, `restore` or `membership`.
+    pub action: String,
+    /// The field or edge changed, when the change is about one.
+    pub field: Option<String>,
+    /// JSON of the state before.
+    pub before: Option<String>,
+    /// JSON of the state after.
+    pub after: Option<String>,
+}
+
+impl From<crate::entities::change_log::Model> for ChangeLogEntry {
+    fn from(m: crate::entities::change_log::Model) -> Self {
+        Self {
+            recorded_at: m.recorded_at.to_rfc3339(),
+            effective_on: Date(m.effective_on),
+            actor: m.actor,
+            source: m.source,
+            entity: m.entity,
+            code: m.code,
+            action: m.action,
+            field: m.field,
+            before: m.before,
+            after: m.after,
+        }
+    }
+}
