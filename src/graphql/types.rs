@@ -168,6 +168,8 @@ impl Organisation {
 }
 
 /// The body that runs a site: an NHS trust or a Welsh Local Health Board.
+// Clippy mistakes the repeated `ty = ...` of separate `field(...)` entries for duplicates.
+#[allow(clippy::duplicated_attributes)]
 #[derive(Interface)]
 #[graphql(
     field(
