@@ -17,20 +17,55 @@ fn committed_schema_is_current() {
 fn every_type_and_field_is_documented() {
     let sdl = nhs_organisations::graphql::sdl();
     let mut undocumented = Vec::new();
-    let mut previous = "";
+    // Whether the previous item was a description (a `"""` block, possibly multi-line).
+    let mut described = false;
+    let mut in_description = false;
+    let mut in_schema_block = false;
     for line in sdl.lines() {
         let t = line.trim();
+        if in_description {
+            if t.ends_with(r#"""""#) {
+                in_description = false;
+                described = true;
+            }
+            continue;
+        }
+        if t.starts_with('"') {
+            // `"""text"""` on one line, or the opening of a block.
+            let one_line = t.len() >= 6 && t.starts_with(r#"""""#) && t.ends_with(r#"""""#);
+            let short = !t.starts_with(r#"""""#) && t.len() >= 2 && t.ends_with('"');
+            if one_line || short {
+                described = true;
+            } else {
+                in_description = true;
+            }
+            continue;
+        }
+        // The `schema { query: ... }` block lists roots, not fields.
+        if t.starts_with("schema {") {
+            in_schema_block = true;
+        }
+        if in_schema_block {
+            if t.starts_with('}') {
+                in_schema_block = false;
+            }
+            described = false;
+            continue;
+        }
         let is_def = t.starts_with("type ")
             || t.starts_with("interface ")
             || t.starts_with("input ")
             || t.starts_with("enum ")
             || t.starts_with("scalar ");
+        // Field lines, and argument lines of multi-line argument lists (`): Type` closes one).
         let is_field =
-            line.starts_with('\t') && !t.starts_with('"') && !t.is_empty() && !t.starts_with('}');
-        if (is_def || is_field) && !previous.ends_with('"') && !t.starts_with("directive") {
+            line.starts_with('\t') && !t.is_empty() && !t.starts_with('}') && !t.starts_with(')');
+        if (is_def || is_field) && !described && !t.starts_with("directive") {
             undocumented.push(t.to_string());
         }
-        previous = t;
+        if !t.is_empty() {
+            described = false;
+        }
     }
     assert!(
         undocumented.is_empty(),
