@@ -14,3 +14,4 @@ pub mod memberships;
 pub mod ord;
 pub mod reference_data;
 pub mod seed;
+pub mod sync;

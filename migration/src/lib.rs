@@ -3,6 +3,8 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20260101_000001_hierarchy;
 mod m20260102_000001_admin_keys;
+mod m20260103_000001_sync_runs;
+mod m20260103_000002_ord_successions;
 
 pub struct Migrator;
 
@@ -12,6 +14,8 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20260101_000001_hierarchy::Migration),
             Box::new(m20260102_000001_admin_keys::Migration),
+            Box::new(m20260103_000001_sync_runs::Migration),
+            Box::new(m20260103_000002_ord_successions::Migration),
         ]
     }
 }

@@ -1,0 +1,223 @@
+//! The `syncFromOrd` mutation: authentication and mapping only; the rules live in
+//! `crate::sync`.
+use std::sync::OnceLock;
+
+use async_graphql::{Context, Object, Result, SimpleObject};
+use sea_orm::DatabaseConnection;
+
+use super::scalars::Date;
+use crate::auth;
+use crate::config::SyncSettings;
+use crate::errors::AppError;
+use crate::ord::OrdClient;
+use crate::sync::{self, NoProgress, SyncOptions};
+
+/// Sync mutations.
+#[derive(Default)]
+pub struct SyncMutation;
+
+#[Object]
+impl SyncMutation {
+    /// Brings the tracked sites, trusts, health boards, ICBs and regions up to date from the
+    /// NHS ODS ORD API: names, addresses, contacts, open/closed status and the trust or health
+    /// board that runs each site. Never creates records. All or nothing: if ORD fails for any
+    /// tracked code, nothing is applied (`UPSTREAM_UNAVAILABLE`). Needs an admin key.
+    async fn sync_from_ord(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(
+            desc = "First ORD change date to include (at most 185 days ago). Default: the day \
+                    after the last sync; the first time, 30 days ago."
+        )]
+        since: Option<Date>,
+        #[graphql(
+            default = false,
+            desc = "Report what would change without changing anything."
+        )]
+        dry_run: bool,
+    ) -> Result<SyncReport> {
+        let admin = auth::require_admin(ctx).await?;
+        let db = ctx
+            .data::<DatabaseConnection>()
+            .map_err(|e| AppError::Internal(e.message))?;
+        let ord = match ctx.data_opt::<OrdClient>() {
+            Some(client) => client.clone(),
+            None => default_client()?,
+        };
+        let report = sync::run(
+            db,
+            &ord,
+            SyncOptions {
+                since: since.map(|d| d.0),
+                dry_run,
+                actor: admin.name,
+            },
+            &NoProgress,
+        )
+        .await?;
+        Ok(report.into())
+    }
+}
+
+/// The process-wide client from the environment, for schemas built without one: every sync
+/// of the process then shares one rate limit.
+fn default_client() -> Result<OrdClient, AppError> {
+    static CLIENT: OnceLock<Result<OrdClient, String>> = OnceLock::new();
+    CLIENT
+        .get_or_init(|| {
+            let settings = SyncSettings::from_env()?;
+            OrdClient::new(settings.ord_config()?).map_err(|e| e.to_string())
+        })
+        .clone()
+        .map_err(|e| AppError::Internal(format!("ORD client is not configured: {e}")))
+}
+
+/// What a sync did, or for a dry run would do: the same report either way.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct SyncReport {
+    /// True when nothing was changed (a dry run).
+    pub dry_run: bool,
+    /// The first ORD change date asked for.
+    pub since: Date,
+    /// Codes ORD listed as changed since then.
+    pub listed: i32,
+    /// Listed codes this service does not track (never created).
+    pub untracked: i32,
+    /// Records fetched from ORD: the listed codes we track, plus the records of trusts that
+    /// sites moved to (to find their ICB).
+    pub fetched: i32,
+    /// Listed codes of deleted sites, left alone.
+    pub skipped_deleted: i32,
+    /// Tracked codes ORD no longer knows (HTTP 404); they are left as they are.
+    pub not_found: Vec<String>,
+    /// Every field and membership change, by code.
+    pub changes: Vec<SyncChange>,
+    /// Sites now run by another trust or health board.
+    pub moves: Vec<SyncMove>,
+    /// Records that closed in this sync.
+    pub closures: Vec<SyncClosure>,
+    /// Successions (mergers, re-codings) recorded for the first time.
+    pub successions: Vec<SyncSuccession>,
+    /// Things that need a look: unknown new parents, codes gone from ORD, ...
+    pub warnings: Vec<String>,
+}
+
+/// One changed field, or one changed membership, of one record.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct SyncChange {
+    /// Code of the changed record.
+    pub ods_code: String,
+    /// Kind of record: `organisation`, `trust`, `local_health_board`,
+    /// `integrated_care_board` or `nhs_england_region`.
+    pub entity: String,
+    /// The field (e.g. `name`, `postcode`, `active`) or membership (`trust`,
+    /// `integrated_care_board`, ...) that changed.
+    pub field: String,
+    /// The value before (a code for memberships); null when there was none.
+    pub before: Option<String>,
+    /// The value after; null when there is none.
+    pub after: Option<String>,
+    /// The day the change takes effect (ORD's change date).
+    pub effective_on: Date,
+}
+
+/// A site now run by another trust or health board.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct SyncMove {
+    /// ODS code of the site.
+    pub ods_code: String,
+    /// The trust or health board that ran it before.
+    pub before: Option<String>,
+    /// The trust or health board that runs it now.
+    pub after: String,
+    /// The day the move takes effect.
+    pub effective_on: Date,
+}
+
+/// A record that closed.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct SyncClosure {
+    /// Code of the closed record.
+    pub ods_code: String,
+    /// Kind of record (`organisation` or `trust`).
+    pub entity: String,
+    /// The day ORD says it closed, when it says.
+    pub closed_on: Option<Date>,
+}
+
+/// A succession link ORD lists on a tracked record.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct SyncSuccession {
+    /// Code of the tracked record.
+    pub ods_code: String,
+    /// Kind of record.
+    pub entity: String,
+    /// `predecessor` (the target was replaced by this record) or `successor` (the target
+    /// replaced it).
+    pub kind: String,
+    /// Code of the other organisation.
+    pub target_code: String,
+    /// The day the succession took effect, when ORD says.
+    pub effective_on: Option<Date>,
+}
+
+fn count(n: usize) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
+
+impl From<sync::SyncReport> for SyncReport {
+    fn from(r: sync::SyncReport) -> Self {
+        Self {
+            dry_run: r.dry_run,
+            since: Date(r.since),
+            listed: count(r.listed),
+            untracked: count(r.untracked),
+            fetched: count(r.fetched),
+            skipped_deleted: count(r.skipped_deleted),
+            not_found: r.not_found,
+            changes: r
+                .changes
+                .into_iter()
+                .map(|c| SyncChange {
+                    ods_code: c.ods_code,
+                    entity: c.entity,
+                    field: c.field,
+                    before: c.before,
+                    after: c.after,
+                    effective_on: Date(c.effective_on),
+                })
+                .collect(),
+            moves: r
+                .moves
+                .into_iter()
+                .map(|m| SyncMove {
+                    ods_code: m.ods_code,
+                    before: m.before,
+                    after: m.after,
+                    effective_on: Date(m.effective_on),
+                })
+                .collect(),
+            closures: r
+                .closures
+                .into_iter()
+                .map(|c| SyncClosure {
+                    ods_code: c.ods_code,
+                    entity: c.entity,
+                    closed_on: c.closed_on.map(Date),
+                })
+                .collect(),
+            successions: r
+                .successions
+                .into_iter()
+                .map(|s| SyncSuccession {
+                    ods_code: s.ods_code,
+                    entity: s.entity,
+                    kind: s.kind,
+                    target_code: s.target_code,
+                    effective_on: s.effective_on.map(Date),
+                })
+                .collect(),
+            warnings: r.warnings,
+        }
+    }
+}
