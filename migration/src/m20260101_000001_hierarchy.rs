@@ -91,7 +91,7 @@ fn required(name: &str) -> ColumnDef {
 
 fn table(name: &str, columns: Vec<ColumnDef>) -> TableCreateStatement {
     let mut t = Table::create();
-    t.table(Alias::new(name)).col(&mut id());
+    t.table(Alias::new(name)).col(id());
     for mut c in columns {
         t.col(&mut c);
     }
@@ -234,7 +234,7 @@ fn entity_tables() -> Vec<TableCreateStatement> {
 fn membership_table(name: &str, child: &str, parent: &str) -> TableCreateStatement {
     Table::create()
         .table(Alias::new(name))
-        .col(&mut id())
+        .col(id())
         .col(ColumnDef::new(Alias::new("child_id")).integer().not_null())
         .col(ColumnDef::new(Alias::new("parent_id")).integer().not_null())
         .col(ColumnDef::new(Alias::new("valid_from")).date().not_null())
@@ -323,19 +323,19 @@ impl MigrationTrait for Migration {
             .create_table(
                 Table::create()
                     .table(Alias::new("change_log"))
-                    .col(&mut id())
+                    .col(id())
                     .col(
                         ColumnDef::new(Alias::new("recorded_at"))
                             .timestamp_with_time_zone()
                             .not_null(),
                     )
                     .col(ColumnDef::new(Alias::new("effective_on")).date().not_null())
-                    .col(&mut required("actor"))
-                    .col(&mut required("source"))
-                    .col(&mut required("entity"))
-                    .col(&mut required("code"))
-                    .col(&mut required("action"))
-                    .col(&mut text("field"))
+                    .col(required("actor"))
+                    .col(required("source"))
+                    .col(required("entity"))
+                    .col(required("code"))
+                    .col(required("action"))
+                    .col(text("field"))
                     .col(ColumnDef::new(Alias::new("before")).text().null())
                     .col(ColumnDef::new(Alias::new("after")).text().null())
                     .to_owned(),

@@ -168,6 +168,8 @@ impl Organisation {
 }
 
 /// The body that runs a site: an NHS trust or a Welsh Local Health Board.
+// Each `field(...)` repeats `ty = "&String"`; clippy reads them as duplicated attributes.
+#[allow(clippy::duplicated_attributes)]
 #[derive(Interface)]
 #[graphql(
     field(
