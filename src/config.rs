@@ -2,6 +2,7 @@
 use clap::Args;
 
 use crate::db::DEFAULT_DATABASE_URL;
+use crate::ord::{OrdClient, OrdConfig, OrdError};
 
 /// Where the database is; shared by every command.
 #[derive(Args, Clone, Debug)]
@@ -49,5 +50,32 @@ impl ServerSettings {
             .filter(|s| !s.is_empty())
             .map(String::from)
             .collect()
+    }
+}
+
+/// Where ORD is and how fast we may call it; shared by every command that talks to ORD.
+#[derive(Args, Clone, Debug)]
+pub struct OrdSettings {
+    /// ORD API root (tests point it at a mock).
+    #[arg(
+        long,
+        env = "ORD_BASE_URL",
+        default_value = "https://directory.spineservices.nhs.uk/ORD/2-0-0",
+        global = true
+    )]
+    pub ord_base_url: String,
+    /// Ceiling on requests per second to ORD, across the whole process.
+    #[arg(long, env = "ORD_MAX_RPS", default_value_t = 5, global = true)]
+    pub ord_max_rps: u32,
+}
+
+impl OrdSettings {
+    /// The process's ORD client (build one and share it: the rate limit lives in it).
+    pub fn client(&self) -> Result<OrdClient, OrdError> {
+        OrdClient::new(OrdConfig {
+            base_url: self.ord_base_url.clone(),
+            max_rps: self.ord_max_rps,
+            ..OrdConfig::default()
+        })
     }
 }

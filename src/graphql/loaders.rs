@@ -166,6 +166,25 @@ pub fn loader<'a>(ctx: &'a Context<'_>) -> async_graphql::Result<&'a DataLoader<
     ctx.data::<DataLoader<HierarchyLoader>>()
 }
 
+/// Parents a mutation's report shows for the sites it touched, as the call left them. A dry run
+/// rolls its transaction back, so without these its report would show the database as it is
+/// rather than as applying would leave it. Empty for queries.
+#[derive(Default)]
+pub struct ReportedParents(std::sync::Mutex<HashMap<ParentOf, Option<i32>>>);
+
+impl ReportedParents {
+    /// Records the parent (or none) of `child_id` on `edge` for the rest of the request.
+    pub fn set(&self, edge: Edge, child_id: i32, parent_id: Option<i32>) {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.insert(ParentOf(edge, child_id), parent_id);
+    }
+
+    fn get(&self, key: ParentOf) -> Option<Option<i32>> {
+        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(&key).copied()
+    }
+}
+
 /// The current parent record of `child_id` on `edge`.
 pub async fn parent<M: Record>(
     ctx: &Context<'_>,
@@ -173,7 +192,14 @@ pub async fn parent<M: Record>(
     child_id: i32,
 ) -> async_graphql::Result<Option<M>> {
     let loader = loader(ctx)?;
-    match loader.load_one(ParentOf(edge, child_id)).await? {
+    let reported = ctx
+        .data_opt::<ReportedParents>()
+        .and_then(|r| r.get(ParentOf(edge, child_id)));
+    let parent_id = match reported {
+        Some(p) => p,
+        None => loader.load_one(ParentOf(edge, child_id)).await?,
+    };
+    match parent_id {
         Some(parent_id) => loader.load_one(ById::<M>::new(parent_id)).await,
         None => Ok(None),
     }
@@ -239,6 +265,7 @@ impl Extension for PerRequestLoadersExtension {
         )
         .max_batch_size(MAX_BATCH)
         .delay(BATCH_DELAY);
-        next.run(ctx, request.data(loader)).await
+        let request = request.data(loader).data(ReportedParents::default());
+        next.run(ctx, request).await
     }
 }
