@@ -148,6 +148,16 @@ pub fn parse_interval(text: &str) -> Option<std::time::Duration> {
     (number.is_empty() && total > 0).then(|| std::time::Duration::from_secs(total))
 }
 
+/// The ORD settings under the name the merger commands use.
+pub type OrdSettings = SyncSettings;
+
+impl SyncSettings {
+    /// The process's ORD client (build one and share it: the rate limit lives in it).
+    pub fn client(&self) -> Result<crate::ord::OrdClient, String> {
+        crate::ord::OrdClient::new(self.ord_config()?).map_err(|e| e.to_string())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::parse_interval;

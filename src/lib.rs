@@ -11,6 +11,7 @@ pub mod errors;
 pub mod graphql;
 pub mod http;
 pub mod memberships;
+pub mod mergers;
 pub mod ord;
 pub mod reference_data;
 pub mod seed;

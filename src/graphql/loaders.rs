@@ -163,17 +163,36 @@ pub fn loader<'a>(ctx: &'a Context<'_>) -> async_graphql::Result<&'a DataLoader<
     ctx.data::<DataLoader<HierarchyLoader>>()
 }
 
+/// Parents a mutation's report shows for the sites it touched, as the call left them. A dry run
+/// rolls its transaction back, so without these its report would show the database as it is
+/// rather than as applying would leave it. Empty for queries.
+#[derive(Default)]
+pub struct ReportedParents(std::sync::Mutex<HashMap<ParentOf, Option<i32>>>);
+
+impl ReportedParents {
+    /// Records the parent (or none) of `child_id` on `edge` for the rest of the request.
+    pub fn set(&self, edge: Edge, child_id: i32, parent_id: Option<i32>) {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.insert(ParentOf(edge, child_id), parent_id);
+    }
+
+    fn get(&self, key: ParentOf) -> Option<Option<i32>> {
+        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(&key).copied()
+    }
+}
+
 /// Objects resolved at the same level of a query share a group, so each edge is loaded once
 /// for the whole level (one `load_many` through the DataLoader) instead of once per object.
 /// Unlike batching by time window alone, this keeps a query's statement count independent of
 /// its row count however the executor interleaves the resolvers.
-/// One memoised edge load of a group (its concrete type depends on the edge).
-type Memo = Arc<OnceCell<Arc<dyn Any + Send + Sync>>>;
-
 pub struct Group {
     ids: Vec<i32>,
     memo: Mutex<HashMap<(Edge, bool), Memo>>,
 }
+
+/// One memoised edge load of a group (its concrete type depends on the edge).
+type Memo = Arc<OnceCell<Arc<dyn Any + Send + Sync>>>;
 
 impl std::fmt::Debug for Group {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -262,7 +281,22 @@ where
             let found = loader(ctx)?
                 .load_many(group.ids.iter().map(|id| ParentOf(edge, *id)))
                 .await?;
-            let parent_of: HashMap<i32, i32> = found.into_iter().map(|(k, p)| (k.1, p)).collect();
+            let mut parent_of: HashMap<i32, i32> =
+                found.into_iter().map(|(k, p)| (k.1, p)).collect();
+            // A mutation's report shows the parents the call leaves (even in a dry run).
+            if let Some(reported) = ctx.data_opt::<ReportedParents>() {
+                for id in &group.ids {
+                    match reported.get(ParentOf(edge, *id)) {
+                        Some(Some(p)) => {
+                            parent_of.insert(*id, p);
+                        }
+                        Some(None) => {
+                            parent_of.remove(id);
+                        }
+                        None => {}
+                    }
+                }
+            }
             let mut ids: Vec<i32> = parent_of.values().copied().collect();
             ids.sort_unstable();
             ids.dedup();
@@ -368,6 +402,7 @@ impl Extension for PerRequestLoadersExtension {
         // Levels batch their keys themselves (see `Group`); waiting for more keys only adds
         // latency.
         .delay(std::time::Duration::ZERO);
-        next.run(ctx, request.data(loader)).await
+        let request = request.data(loader).data(ReportedParents::default());
+        next.run(ctx, request).await
     }
 }

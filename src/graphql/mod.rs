@@ -1,6 +1,7 @@
 //! The GraphQL layer: maps records to types and calls services; no rules live here.
 pub mod errors;
 pub mod loaders;
+pub mod mergers;
 pub mod query;
 pub mod scalars;
 pub mod sync;
@@ -13,20 +14,25 @@ use crate::ord::OrdClient;
 
 /// Changes to the hierarchy. Every mutation needs an admin key.
 #[derive(MergedObject, Default)]
-pub struct MutationRoot(sync::SyncMutation);
+pub struct MutationRoot(sync::SyncMutation, mergers::MergerMutation);
 
 pub type AppSchema = Schema<query::QueryRoot, MutationRoot, EmptySubscription>;
 
-/// Builds the schema over a database connection. The sync then uses a process-wide ORD client
-/// configured from the environment.
+/// Builds the schema over a database connection. Mutations that call ORD then use a
+/// process-wide client configured from the environment.
 pub fn build_schema(db: DatabaseConnection) -> AppSchema {
     build_schema_with_ord(db, None)
 }
 
-/// Builds the schema with the ORD client the sync mutation should use (share it with anything
-/// else in the process that calls ORD, so that one rate limit covers them all).
+/// Builds the schema over a database connection and an ORD client (one per process: its
+/// rate limit holds across every request, the sync schedule included).
+pub fn build_schema_with(db: DatabaseConnection, ord: OrdClient) -> AppSchema {
+    build_schema_with_ord(db, Some(ord))
+}
+
+/// Builds the schema with the ORD client mutations should use, if given.
 pub fn build_schema_with_ord(db: DatabaseConnection, ord: Option<OrdClient>) -> AppSchema {
-    let mut builder = Schema::build(query::QueryRoot, MutationRoot::default(), EmptySubscription)
+    let mut builder = schema_builder()
         .extension(loaders::PerRequestLoaders { db: db.clone() })
         .extension(errors::ErrorCodes)
         .data(db);
@@ -36,9 +42,12 @@ pub fn build_schema_with_ord(db: DatabaseConnection, ord: Option<OrdClient>) -> 
     builder.finish()
 }
 
+fn schema_builder(
+) -> async_graphql::SchemaBuilder<query::QueryRoot, MutationRoot, EmptySubscription> {
+    Schema::build(query::QueryRoot, MutationRoot::default(), EmptySubscription)
+}
+
 /// The schema in SDL (what `schema.graphql` holds); needs no database.
 pub fn sdl() -> String {
-    Schema::build(query::QueryRoot, MutationRoot::default(), EmptySubscription)
-        .finish()
-        .sdl()
+    schema_builder().finish().sdl()
 }

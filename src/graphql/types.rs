@@ -183,8 +183,6 @@ impl Organisation {
 }
 
 /// The body that runs a site: an NHS trust or a Welsh Local Health Board.
-// Clippy mistakes the repeated `ty = ...` of separate `field(...)` entries for duplicates.
-#[allow(clippy::duplicated_attributes)]
 #[derive(Interface)]
 #[allow(clippy::duplicated_attributes)] // the derive's repeated `ty = "&String"` trips the lint
 #[graphql(
