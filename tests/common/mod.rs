@@ -206,7 +206,7 @@ pub fn error_code(resp: &Value) -> Option<String> {
 pub fn data(resp: Value) -> Value {
     assert!(
         resp.get("errors")
-            .map_or(true, |e| e.as_array().is_none_or(|a| a.is_empty())),
+            .is_none_or(|e| e.as_array().is_none_or(|a| a.is_empty())),
         "unexpected errors: {resp}"
     );
     resp["data"].clone()
