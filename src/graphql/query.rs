@@ -2,6 +2,7 @@
 use async_graphql::{Context, InputObject, Object, Result};
 use sea_orm::DatabaseConnection;
 
+use super::limits::{list_cost, weight};
 use super::types::*;
 use crate::codes;
 use crate::directory::{self, Page};
@@ -59,6 +60,7 @@ impl QueryRoot {
     }
 
     /// Current sites, by name.
+    #[graphql(complexity = "list_cost(weight::ALL_SITES, limit, child_complexity)")]
     async fn organisations(
         &self,
         ctx: &Context<'_>,
@@ -84,6 +86,7 @@ impl QueryRoot {
     }
 
     /// Trusts, by name.
+    #[graphql(complexity = "list_cost(weight::ALL_TRUSTS, limit, child_complexity)")]
     async fn trusts(
         &self,
         ctx: &Context<'_>,
@@ -119,6 +122,7 @@ impl QueryRoot {
     }
 
     /// All Welsh Local Health Boards, by name.
+    #[graphql(complexity = "list_cost(weight::SHORT_NATIONAL, None, child_complexity)")]
     async fn local_health_boards(&self, ctx: &Context<'_>) -> Result<Vec<LocalHealthBoard>> {
         Ok(list(
             directory::all::<local_health_board::Entity, _>(
@@ -146,6 +150,7 @@ impl QueryRoot {
     }
 
     /// All Integrated Care Boards, by name.
+    #[graphql(complexity = "list_cost(weight::ALL_ICBS, None, child_complexity)")]
     async fn integrated_care_boards(&self, ctx: &Context<'_>) -> Result<Vec<IntegratedCareBoard>> {
         Ok(list(
             directory::all::<integrated_care_board::Entity, _>(
@@ -173,6 +178,7 @@ impl QueryRoot {
     }
 
     /// All NHS England regions, by name.
+    #[graphql(complexity = "list_cost(weight::SHORT_NATIONAL, None, child_complexity)")]
     async fn nhs_england_regions(&self, ctx: &Context<'_>) -> Result<Vec<NhsEnglandRegion>> {
         Ok(list(
             directory::all::<nhs_england_region::Entity, _>(
@@ -200,6 +206,7 @@ impl QueryRoot {
     }
 
     /// All Paediatric Diabetes Units, by PZ code.
+    #[graphql(complexity = "list_cost(weight::ALL_UNITS, None, child_complexity)")]
     async fn paediatric_diabetes_units(
         &self,
         ctx: &Context<'_>,
@@ -232,6 +239,7 @@ impl QueryRoot {
     }
 
     /// All paediatric diabetes networks, by PN code.
+    #[graphql(complexity = "list_cost(weight::NATIONAL, None, child_complexity)")]
     async fn paediatric_diabetes_networks(
         &self,
         ctx: &Context<'_>,
@@ -262,6 +270,7 @@ impl QueryRoot {
     }
 
     /// All OPEN UK networks, by name.
+    #[graphql(complexity = "list_cost(weight::NATIONAL, None, child_complexity)")]
     async fn open_uk_networks(&self, ctx: &Context<'_>) -> Result<Vec<OpenUkNetwork>> {
         Ok(list(
             directory::all::<open_uk_network::Entity, _>(db(ctx)?, open_uk_network::Column::Name)
@@ -286,6 +295,7 @@ impl QueryRoot {
     }
 
     /// All London boroughs, by name.
+    #[graphql(complexity = "list_cost(weight::ALL_BOROUGHS, None, child_complexity)")]
     async fn london_boroughs(&self, ctx: &Context<'_>) -> Result<Vec<LondonBorough>> {
         Ok(list(
             directory::all::<london_borough::Entity, _>(db(ctx)?, london_borough::Column::Name)
@@ -304,6 +314,7 @@ impl QueryRoot {
     }
 
     /// All countries, by name.
+    #[graphql(complexity = "list_cost(weight::SHORT_NATIONAL, None, child_complexity)")]
     async fn countries(&self, ctx: &Context<'_>) -> Result<Vec<Country>> {
         Ok(list(
             directory::all::<country::Entity, _>(db(ctx)?, country::Column::Name).await?,

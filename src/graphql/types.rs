@@ -1,6 +1,7 @@
 //! GraphQL object types: they map records and resolve edges through the loaders.
 use async_graphql::{ComplexObject, Context, Interface, Result, SimpleObject};
 
+use super::limits::{list_cost, weight};
 use super::loaders::{self, children, parent, records};
 use super::scalars::Date;
 use crate::entities::{
@@ -168,6 +169,8 @@ impl Organisation {
 }
 
 /// The body that runs a site: an NHS trust or a Welsh Local Health Board.
+// Each `field(...)` has its own `ty`; the lint mistakes them for one attribute repeated.
+#[allow(clippy::duplicated_attributes)]
 #[derive(Interface)]
 #[graphql(
     field(
@@ -239,6 +242,7 @@ impl From<trust::Model> for Trust {
 #[ComplexObject]
 impl Trust {
     /// The current sites the trust runs, by name.
+    #[graphql(complexity = "list_cost(weight::FEW_SITES, None, child_complexity)")]
     async fn organisations(&self, ctx: &Context<'_>) -> Result<Vec<Organisation>> {
         Ok(map(children::<organisation::Model>(
             ctx,
@@ -280,6 +284,7 @@ impl From<local_health_board::Model> for LocalHealthBoard {
 #[ComplexObject]
 impl LocalHealthBoard {
     /// The current sites the board runs, by name.
+    #[graphql(complexity = "list_cost(weight::FEW_SITES, None, child_complexity)")]
     async fn organisations(&self, ctx: &Context<'_>) -> Result<Vec<Organisation>> {
         Ok(map(children::<organisation::Model>(
             ctx,
@@ -327,6 +332,7 @@ impl IntegratedCareBoard {
     }
 
     /// The current sites in the ICB, by name.
+    #[graphql(complexity = "list_cost(weight::ICB_SITES, None, child_complexity)")]
     async fn organisations(&self, ctx: &Context<'_>) -> Result<Vec<Organisation>> {
         Ok(map(children::<organisation::Model>(
             ctx,
@@ -337,6 +343,7 @@ impl IntegratedCareBoard {
     }
 
     /// The trusts that run the ICB's current sites, by name.
+    #[graphql(complexity = "list_cost(weight::ICB_TRUSTS, None, child_complexity)")]
     async fn trusts(&self, ctx: &Context<'_>) -> Result<Vec<Trust>> {
         let loader = loaders::loader(ctx)?;
         let sites = loader
@@ -388,6 +395,7 @@ impl From<nhs_england_region::Model> for NhsEnglandRegion {
 #[ComplexObject]
 impl NhsEnglandRegion {
     /// The ICBs in the region, by name.
+    #[graphql(complexity = "list_cost(weight::REGION_ICBS, None, child_complexity)")]
     async fn integrated_care_boards(&self, ctx: &Context<'_>) -> Result<Vec<IntegratedCareBoard>> {
         Ok(map(children::<integrated_care_board::Model>(
             ctx,
@@ -398,6 +406,7 @@ impl NhsEnglandRegion {
     }
 
     /// The current sites in the region, by name.
+    #[graphql(complexity = "list_cost(weight::REGION_SITES, None, child_complexity)")]
     async fn organisations(&self, ctx: &Context<'_>) -> Result<Vec<Organisation>> {
         Ok(map(children::<organisation::Model>(
             ctx,
@@ -448,6 +457,7 @@ impl PaediatricDiabetesUnit {
     }
 
     /// The current sites of the unit, by name.
+    #[graphql(complexity = "list_cost(weight::FEW_SITES, None, child_complexity)")]
     async fn organisations(&self, ctx: &Context<'_>) -> Result<Vec<Organisation>> {
         Ok(map(children::<organisation::Model>(
             ctx,
@@ -503,6 +513,7 @@ impl From<paediatric_diabetes_network::Model> for PaediatricDiabetesNetwork {
 #[ComplexObject]
 impl PaediatricDiabetesNetwork {
     /// The units in the network, by PZ code.
+    #[graphql(complexity = "list_cost(weight::NETWORK_UNITS, None, child_complexity)")]
     async fn paediatric_diabetes_units(
         &self,
         ctx: &Context<'_>,
@@ -544,6 +555,7 @@ impl From<open_uk_network::Model> for OpenUkNetwork {
 #[ComplexObject]
 impl OpenUkNetwork {
     /// The current sites in the network, by name.
+    #[graphql(complexity = "list_cost(weight::NETWORK_SITES, None, child_complexity)")]
     async fn organisations(&self, ctx: &Context<'_>) -> Result<Vec<Organisation>> {
         Ok(map(children::<organisation::Model>(
             ctx,
@@ -579,6 +591,7 @@ impl From<london_borough::Model> for LondonBorough {
 #[ComplexObject]
 impl LondonBorough {
     /// The current sites in the borough, by name.
+    #[graphql(complexity = "list_cost(weight::FEW_SITES, None, child_complexity)")]
     async fn organisations(&self, ctx: &Context<'_>) -> Result<Vec<Organisation>> {
         Ok(map(children::<organisation::Model>(
             ctx,
@@ -620,6 +633,7 @@ impl From<country::Model> for Country {
 #[ComplexObject]
 impl Country {
     /// The current sites in the country, by name.
+    #[graphql(complexity = "list_cost(weight::ALL_SITES, None, child_complexity)")]
     async fn organisations(&self, ctx: &Context<'_>) -> Result<Vec<Organisation>> {
         Ok(map(children::<organisation::Model>(
             ctx,
