@@ -136,12 +136,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Serve(settings) => {
-            let conn = db::connect(&url).await?;
+            let acquire = std::time::Duration::from_secs(settings.db_acquire_timeout_secs.max(1));
+            let conn = db::connect_with_acquire_timeout(&url, acquire).await?;
             if let Some(report) = db::prepare(&conn).await? {
                 tracing::info!(?report.inserted, "seeded an empty database");
             }
             let state = http::AppState {
-                schema: graphql::build_schema(conn.clone()),
+                schema: graphql::build_schema_with(conn.clone(), &settings.limits),
                 db: conn,
             };
             http::serve(state, &settings).await?;
