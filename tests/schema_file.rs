@@ -18,8 +18,27 @@ fn every_type_and_field_is_documented() {
     let sdl = nhs_organisations::graphql::sdl();
     let mut undocumented = Vec::new();
     let mut previous = "";
+    let (mut in_description, mut in_schema_block) = (false, false);
     for line in sdl.lines() {
         let t = line.trim();
+        // Lines inside a multi-line description, and the root operation types of the `schema`
+        // block (which cannot carry descriptions), are not definitions.
+        if t == "\"\"\"" {
+            in_description = !in_description;
+            previous = t;
+            continue;
+        }
+        if in_description {
+            continue;
+        }
+        if t == "schema {" {
+            in_schema_block = true;
+        }
+        if in_schema_block {
+            in_schema_block = t != "}";
+            previous = t;
+            continue;
+        }
         let is_def = t.starts_with("type ")
             || t.starts_with("interface ")
             || t.starts_with("input ")

@@ -46,6 +46,7 @@ fn list<M, T: From<M>>(rows: Vec<M>) -> Vec<T> {
 /// Read access to the hierarchy. No credentials needed.
 pub struct QueryRoot;
 
+/// Read access to the hierarchy. No credentials needed.
 #[Object]
 impl QueryRoot {
     /// A current site by ODS code; null when unknown or deleted.
