@@ -24,13 +24,27 @@ fn with_create_mode(url: &str) -> String {
     }
 }
 
+/// How long a request waits for a pooled connection by default. Short, so that requests fail
+/// fast while the database is away instead of piling up.
+pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// Opens a connection pool with timeouts that fail fast when the database is away.
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
+    connect_with_acquire_timeout(url, DEFAULT_ACQUIRE_TIMEOUT).await
+}
+
+/// Like `connect`, waiting at most `acquire` for a pooled connection.
+pub async fn connect_with_acquire_timeout(
+    url: &str,
+    acquire: Duration,
+) -> Result<DatabaseConnection, DbErr> {
     let mut opts = ConnectOptions::new(with_create_mode(url));
+    // A connection attempt never outlasts the acquire timeout: both bound how long a request
+    // can wait on an unreachable database.
     opts.max_connections(16)
         .min_connections(1)
-        .connect_timeout(Duration::from_secs(5))
-        .acquire_timeout(Duration::from_secs(5))
+        .connect_timeout(acquire.min(Duration::from_secs(5)))
+        .acquire_timeout(acquire)
         .sqlx_logging(false);
     let db = Database::connect(opts).await?;
     if db.get_database_backend() == DatabaseBackend::Sqlite {

@@ -47,11 +47,34 @@ pub struct TrustFilter {
     pub active: Option<bool>,
 }
 
+/// Most codes one `odsCodes` filter may hold: far more than any page needs, and well below the
+/// databases' limits on bound parameters.
+pub const MAX_FILTER_CODES: usize = 1_000;
+
 fn normalised_codes(codes: &Option<Vec<String>>) -> AppResult<Option<Vec<String>>> {
+    if let Some(list) = codes {
+        if list.len() > MAX_FILTER_CODES {
+            return Err(AppError::BadUserInput(format!(
+                "`odsCodes` holds {} codes; send at most {MAX_FILTER_CODES} per request.",
+                list.len()
+            )));
+        }
+    }
     codes
         .as_ref()
         .map(|list| list.iter().map(|c| codes::ods_code(c)).collect())
         .transpose()
+}
+
+/// A `nameContains` needle. Names hold no control characters, and a NUL would cut the pattern
+/// short in SQLite (matching everything) and be refused by PostgreSQL.
+fn checked_needle(needle: &str) -> AppResult<&str> {
+    if needle.chars().any(char::is_control) {
+        return Err(AppError::BadUserInput(
+            "`nameContains` must not contain control characters.".into(),
+        ));
+    }
+    Ok(needle)
 }
 
 /// Case-insensitive substring match, with LIKE wildcards in the needle taken literally.
@@ -95,7 +118,7 @@ pub async fn organisations(
     if let Some(needle) = &filter.name_contains {
         cond = cond.add(name_contains(
             (organisation::Entity, organisation::Column::Name),
-            needle,
+            checked_needle(needle)?,
         ));
     }
     if let Some(active) = filter.active {
@@ -145,7 +168,10 @@ pub async fn trusts(
         cond = cond.add(trust::Column::OdsCode.is_in(codes));
     }
     if let Some(needle) = &filter.name_contains {
-        cond = cond.add(name_contains((trust::Entity, trust::Column::Name), needle));
+        cond = cond.add(name_contains(
+            (trust::Entity, trust::Column::Name),
+            checked_needle(needle)?,
+        ));
     }
     if let Some(active) = filter.active {
         cond = cond.add(trust::Column::Active.eq(active));

@@ -11,6 +11,8 @@ pub enum ErrorCode {
     UpstreamUnavailable,
     QueryTooComplex,
     Internal,
+    /// HTTP 429 only (never a GraphQL execution error): too many requests from one client.
+    RateLimited,
 }
 
 impl ErrorCode {
@@ -23,9 +25,15 @@ impl ErrorCode {
             ErrorCode::UpstreamUnavailable => "UPSTREAM_UNAVAILABLE",
             ErrorCode::QueryTooComplex => "QUERY_TOO_COMPLEX",
             ErrorCode::Internal => "INTERNAL",
+            ErrorCode::RateLimited => "RATE_LIMITED",
         }
     }
 }
+
+/// The id of the HTTP request being served (`x-request-id`), put into the GraphQL request data
+/// so that internal errors can quote it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestId(pub String);
 
 /// Errors raised by services. Messages are safe to show to clients, except `Database`/`Internal`
 /// whose detail only goes to the log.

@@ -1,23 +1,35 @@
-//! HTTP: GraphQL over POST and GET, GraphiQL, health, and the tower-http layers around them.
+//! HTTP: GraphQL over POST and GET, GraphiQL, health, and the layers that protect them
+//! (request ids, tracing, CORS, timeouts, body limits, per-client rate limits).
+use std::error::Error as _;
+use std::future::IntoFuture;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_graphql::http::GraphiQLSource;
 use async_graphql::parser::types::OperationType;
+use async_graphql_axum::rejection::GraphQLRejection;
 use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
-use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use sea_orm::DatabaseConnection;
 use serde_json::json;
+use tower::ServiceBuilder;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::timeout::TimeoutLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
 use crate::config::ServerSettings;
-use crate::errors::{gql_error, ErrorCode};
+use crate::errors::{ErrorCode, RequestId};
 use crate::graphql::AppSchema;
 
 /// Shared state of the HTTP handlers.
@@ -27,71 +39,308 @@ pub struct AppState {
     pub db: DatabaseConnection,
 }
 
+/// The request-id header: set on every request (unless a trusted proxy sent a usable one) and
+/// echoed on every response.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The state the handlers see: the app and the HTTP limits.
+#[derive(Clone)]
+struct Shared {
+    app: AppState,
+    max_body_bytes: usize,
+    body_timeout: Duration,
+}
+
 /// The application's routes and layers.
 pub fn router(state: AppState, settings: &ServerSettings) -> Router {
+    let request_timeout = Duration::from_secs(settings.request_timeout_secs.max(1));
+    let shared = Shared {
+        app: state,
+        max_body_bytes: settings.max_body_bytes,
+        // A body that trickles in is the client's fault (408), so it must time out before the
+        // whole request does (503).
+        body_timeout: request_timeout / 2,
+    };
+    let graphql = get(graphql_get).post(graphql_post);
+    let graphql = match RateLimit::new(settings) {
+        Some(limit) => {
+            graphql.route_layer(middleware::from_fn_with_state(Arc::new(limit), rate_limit))
+        }
+        None => graphql,
+    };
+    Router::new()
+        .route("/graphql", graphql)
+        .route("/health", get(health))
+        .with_state(shared)
+        .layer(
+            // Outermost first.
+            ServiceBuilder::new()
+                .layer(middleware::from_fn_with_state(
+                    settings.trust_proxy_headers,
+                    drop_untrusted_request_id,
+                ))
+                .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+                .layer(TraceLayer::new_for_http().make_span_with(request_span))
+                .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+                .layer(cors(settings))
+                .layer(middleware::from_fn_with_state(request_timeout, timeout)),
+        )
+}
+
+fn cors(settings: &ServerSettings) -> CorsLayer {
     let origins: Vec<HeaderValue> = settings
         .cors_origin_list()
         .iter()
         .filter_map(|o| HeaderValue::from_str(o).ok())
         .collect();
-    let cors = CorsLayer::new()
+    CorsLayer::new()
         .allow_origin(AllowOrigin::list(origins))
         .allow_methods([Method::GET, Method::POST])
-        .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION]);
-    Router::new()
-        .route("/graphql", get(graphql_get).post(graphql_post))
-        .route("/health", get(health))
-        .with_state(state)
-        .layer(RequestBodyLimitLayer::new(settings.max_body_bytes))
-        .layer(cors)
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            Duration::from_secs(settings.request_timeout_secs),
-        ))
-        .layer(TraceLayer::new_for_http())
+        .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION, REQUEST_ID])
+        .expose_headers([REQUEST_ID, header::RETRY_AFTER])
+        .max_age(Duration::from_secs(3600))
 }
 
-/// A request the GraphQL extractor could not read: 413 when too large, else 400, with a
-/// GraphQL-shaped JSON body carrying `BAD_USER_INPUT` (never the parser's internals).
-pub struct BadRequest(async_graphql::ParseRequestError);
+fn request_span(req: &Request) -> tracing::Span {
+    let id = req
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-");
+    tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+}
 
-impl From<async_graphql::ParseRequestError> for BadRequest {
-    fn from(e: async_graphql::ParseRequestError) -> Self {
-        BadRequest(e)
+/// A request id from outside is kept only from a trusted proxy, and only when it is short and
+/// plain; anything else is replaced by a fresh one.
+async fn drop_untrusted_request_id(
+    State(trust_proxy): State<bool>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let usable = trust_proxy
+        && req.headers().get(&REQUEST_ID).is_some_and(|v| {
+            let b = v.as_bytes();
+            (1..=64).contains(&b.len())
+                && b.iter()
+                    .all(|c| c.is_ascii_alphanumeric() || b"-_.".contains(c))
+        });
+    if !usable {
+        req.headers_mut().remove(&REQUEST_ID);
+    }
+    next.run(req).await
+}
+
+fn request_id_of(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .map(String::from)
+}
+
+/// A GraphQL-shaped error response for failures outside GraphQL execution.
+fn error_response(status: StatusCode, code: ErrorCode, message: &str) -> Response {
+    let body = json!({"errors": [{"message": message, "extensions": {"code": code.as_str()}}]});
+    (status, Json(body)).into_response()
+}
+
+/// Answers 503 when a request takes longer than the configured timeout.
+async fn timeout(State(limit): State<Duration>, req: Request, next: Next) -> Response {
+    let id = request_id_of(req.headers());
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(resp) => resp,
+        Err(_) => {
+            tracing::warn!(timeout = ?limit, "request timed out");
+            let msg = format!(
+                "The request took longer than {} s and was stopped; retry later{}.",
+                limit.as_secs(),
+                id.map(|i| format!(" or report request id {i}"))
+                    .unwrap_or_default()
+            );
+            error_response(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Internal, &msg)
+        }
     }
 }
 
-fn error_body(code: ErrorCode, message: &str) -> Json<async_graphql::Response> {
-    let err = gql_error(code, message).into_server_error(Default::default());
-    Json(async_graphql::Response::from_errors(vec![err]))
+/// Per-client rate limit on `/graphql`.
+struct RateLimit {
+    limiter: DefaultKeyedRateLimiter<IpAddr>,
+    trust_proxy: bool,
+    checks: AtomicU64,
 }
 
-impl IntoResponse for BadRequest {
-    fn into_response(self) -> Response {
-        use async_graphql::ParseRequestError as E;
-        let (status, message) = match self.0 {
-            E::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "The request body is too large."),
-            E::InvalidRequest(_) => (StatusCode::BAD_REQUEST, "The body is not a valid GraphQL request: send JSON {\"query\": …, \"variables\": …}."),
-            E::UnsupportedBatch => (StatusCode::BAD_REQUEST, "Batched requests are not supported."),
-            _ => (StatusCode::BAD_REQUEST, "The request could not be read as GraphQL over HTTP."),
+impl RateLimit {
+    /// `None` when the limit is off (`RATE_LIMIT_RPS=0`).
+    fn new(settings: &ServerSettings) -> Option<Self> {
+        let rps = NonZeroU32::new(settings.rate_limit_rps)?;
+        let burst = NonZeroU32::new(settings.rate_limit_burst.max(settings.rate_limit_rps))?;
+        Some(Self {
+            limiter: RateLimiter::keyed(Quota::per_second(rps).allow_burst(burst)),
+            trust_proxy: settings.trust_proxy_headers,
+            checks: AtomicU64::new(0),
+        })
+    }
+}
+
+async fn rate_limit(State(limit): State<Arc<RateLimit>>, req: Request, next: Next) -> Response {
+    let ip = client_ip(&req, limit.trust_proxy);
+    // Forget idle clients now and then, so the table does not grow with every address seen.
+    if limit.checks.fetch_add(1, Ordering::Relaxed) % 1024 == 1023 {
+        limit.limiter.retain_recent();
+        limit.limiter.shrink_to_fit();
+    }
+    match limit.limiter.check_key(&rate_key(ip)) {
+        Ok(()) => next.run(req).await,
+        Err(not_until) => {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            let secs = secs.max(1);
+            tracing::debug!(%ip, "rate limited");
+            let mut resp = error_response(
+                StatusCode::TOO_MANY_REQUESTS,
+                ErrorCode::RateLimited,
+                &format!("Too many requests from your address; retry after {secs} s."),
+            );
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            resp
+        }
+    }
+}
+
+/// The address a request came from: the peer, or behind a trusted proxy the address the proxy
+/// appended last to `X-Forwarded-For` (earlier entries are whatever the client claimed).
+pub fn client_ip(req: &Request, trust_proxy: bool) -> IpAddr {
+    let forwarded = trust_proxy.then(|| forwarded_for(req.headers())).flatten();
+    forwarded
+        .or_else(|| {
+            req.extensions()
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip())
+        })
+        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+}
+
+fn forwarded_for(headers: &HeaderMap) -> Option<IpAddr> {
+    let last = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .rfind(|s| !s.is_empty())?;
+    last.parse::<IpAddr>()
+        .ok()
+        .or_else(|| last.parse::<SocketAddr>().ok().map(|s| s.ip()))
+}
+
+/// IPv6 clients usually hold a whole /64, so they are limited per /64.
+fn rate_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+        }
+        v4 => v4,
+    }
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|m| m.trim().to_ascii_lowercase())
+        .is_some_and(|m| m == "application/json" || m == "application/graphql+json")
+}
+
+fn is_length_limit(err: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = err.source();
+    while let Some(e) = source {
+        if e.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = e.source();
+    }
+    false
+}
+
+/// Reads and decodes a JSON GraphQL request, answering 4xx for anything malformed.
+async fn read_request(
+    shared: &Shared,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<async_graphql::Request, Response> {
+    let bad = |status, msg: &str| error_response(status, ErrorCode::BadUserInput, msg);
+    if !is_json(headers) {
+        return Err(bad(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Send a JSON body {\"query\": …, \"variables\": …} with `Content-Type: application/json`.",
+        ));
+    }
+    let too_large = || {
+        bad(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!(
+                "The request body is larger than {} bytes; send a smaller query or fewer variables.",
+                shared.max_body_bytes
+            ),
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > shared.max_body_bytes as u64) {
+        return Err(too_large());
+    }
+    let read = axum::body::to_bytes(body, shared.max_body_bytes);
+    let bytes = match tokio::time::timeout(shared.body_timeout, read).await {
+        Err(_) => {
+            return Err(bad(
+                StatusCode::REQUEST_TIMEOUT,
+                "The request body did not arrive in time; send it again.",
+            ))
+        }
+        Ok(Err(e)) if is_length_limit(&e) => return Err(too_large()),
+        Ok(Err(_)) => {
+            return Err(bad(
+                StatusCode::BAD_REQUEST,
+                "The request body could not be read; send it again.",
+            ))
+        }
+        Ok(Ok(bytes)) => bytes,
+    };
+    serde_json::from_slice::<async_graphql::Request>(&bytes).map_err(|e| {
+        // Describe the problem without echoing what was sent.
+        let msg = match e.classify() {
+            serde_json::error::Category::Data => {
+                "The body is JSON but not a GraphQL request: send one object {\"query\": string, \"variables\": object, \"operationName\": string}.".to_string()
+            }
+            _ => format!(
+                "The body is not valid JSON (line {}, column {}).",
+                e.line(),
+                e.column()
+            ),
         };
-        (status, error_body(ErrorCode::BadUserInput, message)).into_response()
-    }
+        bad(StatusCode::BAD_REQUEST, &msg)
+    })
 }
 
-async fn graphql_post(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    req: GraphQLRequest<BadRequest>,
-) -> GraphQLResponse {
-    let mut req = req.into_inner();
+async fn graphql_post(State(shared): State<Shared>, headers: HeaderMap, body: Body) -> Response {
+    let mut req = match read_request(&shared, &headers, body).await {
+        Ok(req) => req,
+        Err(resp) => return resp,
+    };
     let auth = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
     if let Some(token) = crate::auth::bearer_from_header(auth) {
         req = req.data(token);
     }
-    state.schema.execute(req).await.into()
+    if let Some(id) = request_id_of(&headers) {
+        req = req.data(RequestId(id));
+    }
+    GraphQLResponse::from(shared.app.schema.execute(req).await).into_response()
 }
 
 fn wants_html(headers: &HeaderMap) -> bool {
@@ -113,39 +362,42 @@ fn is_mutation(query: &str) -> bool {
 
 /// GraphiQL for browsers; otherwise a query sent as URL parameters. Never a mutation.
 async fn graphql_get(
-    State(state): State<AppState>,
+    State(shared): State<Shared>,
     headers: HeaderMap,
-    req: Result<GraphQLRequest<BadRequest>, BadRequest>,
+    req: Result<GraphQLRequest, GraphQLRejection>,
 ) -> Response {
     if wants_html(&headers) {
         return Html(GraphiQLSource::build().endpoint("/graphql").finish()).into_response();
     }
-    let req = match req {
+    let mut req = match req {
         Ok(r) if !r.0.query.trim().is_empty() => r.into_inner(),
         _ => {
-            let msg = "Send a query as ?query=…, or POST a JSON body.";
-            return (
+            return error_response(
                 StatusCode::BAD_REQUEST,
-                error_body(ErrorCode::BadUserInput, msg),
+                ErrorCode::BadUserInput,
+                "Send a query as ?query=…, or POST a JSON body.",
             )
-                .into_response();
         }
     };
     if is_mutation(&req.query) {
-        let body = error_body(ErrorCode::BadUserInput, "Mutations must be sent with POST.");
-        return (
+        let mut resp = error_response(
             StatusCode::METHOD_NOT_ALLOWED,
-            [(header::ALLOW, "POST")],
-            body,
-        )
-            .into_response();
+            ErrorCode::BadUserInput,
+            "Mutations must be sent with POST.",
+        );
+        resp.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        return resp;
     }
-    GraphQLResponse::from(state.schema.execute(req).await).into_response()
+    if let Some(id) = request_id_of(&headers) {
+        req = req.data(RequestId(id));
+    }
+    GraphQLResponse::from(shared.app.schema.execute(req).await).into_response()
 }
 
 /// 200 when the database answers, 503 otherwise.
-async fn health(State(state): State<AppState>) -> Response {
-    let probe = tokio::time::timeout(Duration::from_secs(3), crate::db::ping(&state.db)).await;
+async fn health(State(shared): State<Shared>) -> Response {
+    let probe = tokio::time::timeout(Duration::from_secs(3), crate::db::ping(&shared.app.db)).await;
     match probe {
         Ok(Ok(())) => (
             StatusCode::OK,
@@ -180,16 +432,84 @@ pub async fn shutdown_signal() {
     tracing::info!("shutting down; letting in-flight requests finish");
 }
 
-/// Binds and serves until a shutdown signal.
+/// Binds and serves until a shutdown signal, then lets in-flight requests finish (for at most
+/// the request timeout and a little more).
 pub async fn serve(state: AppState, settings: &ServerSettings) -> std::io::Result<()> {
     let app = router(state, settings);
     let addr = format!("{}:{}", settings.host, settings.port);
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     tracing::info!("listening on http://{addr}/graphql");
-    axum::serve(
+    let (stopping_tx, mut stopping) = tokio::sync::watch::channel(false);
+    let server = axum::serve(
         listener,
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        app.into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown_signal())
-    .await
+    .with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        let _ = stopping_tx.send(true);
+    })
+    .into_future();
+    let grace = Duration::from_secs(settings.request_timeout_secs.saturating_add(5));
+    let deadline = async move {
+        if stopping.wait_for(|s| *s).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+        tokio::time::sleep(grace).await;
+    };
+    tokio::select! {
+        res = server => res,
+        _ = deadline => {
+            tracing::warn!(?grace, "requests still running after the grace period; stopping anyway");
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req_with(xff: &[&str], peer: &str) -> Request {
+        let mut b = axum::http::Request::builder().uri("/graphql");
+        for v in xff {
+            b = b.header("x-forwarded-for", *v);
+        }
+        let mut req = b.body(Body::empty()).expect("request");
+        let peer: SocketAddr = peer.parse().expect("peer");
+        req.extensions_mut().insert(ConnectInfo(peer));
+        req
+    }
+
+    #[test]
+    fn forwarded_for_is_used_only_when_trusted_and_its_last_entry_wins() {
+        let req = req_with(&["6.6.6.6, 10.0.0.7"], "127.0.0.1:5000");
+        assert_eq!(client_ip(&req, false).to_string(), "127.0.0.1");
+        assert_eq!(client_ip(&req, true).to_string(), "10.0.0.7");
+        let req = req_with(&["1.1.1.1", "2.2.2.2:80"], "127.0.0.1:5000");
+        assert_eq!(client_ip(&req, true).to_string(), "2.2.2.2");
+        let req = req_with(&["garbage"], "127.0.0.1:5000");
+        assert_eq!(client_ip(&req, true).to_string(), "127.0.0.1");
+    }
+
+    #[test]
+    fn ipv6_clients_share_a_limit_per_64() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().expect("ip");
+        let b: IpAddr = "2001:db8:1:2:bbbb::9".parse().expect("ip");
+        assert_eq!(rate_key(a), rate_key(b));
+        let v4: IpAddr = "::ffff:192.0.2.1".parse().expect("ip");
+        assert_eq!(rate_key(v4).to_string(), "192.0.2.1");
+    }
+
+    #[test]
+    fn json_content_types() {
+        let mut h = HeaderMap::new();
+        assert!(!is_json(&h));
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("Application/JSON; charset=utf-8"),
+        );
+        assert!(is_json(&h));
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        assert!(!is_json(&h));
+    }
 }

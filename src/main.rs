@@ -405,7 +405,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             // One ORD client for the process: the mutation and the schedule share its rate limit.
             let ord = ord_client()?;
             let every = cli.sync.schedule().map_err(|e| anyhow!(e))?;
-            let conn = db::connect(&url).await?;
+            let acquire = std::time::Duration::from_secs(settings.db_acquire_timeout_secs.max(1));
+            let conn = db::connect_with_acquire_timeout(&url, acquire).await?;
             if let Some(report) = db::prepare(&conn).await? {
                 tracing::info!(?report.inserted, "seeded an empty database");
             }
@@ -417,7 +418,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 None => tracing::info!("ORD sync schedule off (set SYNC_EVERY to turn it on)"),
             }
             let state = http::AppState {
-                schema: graphql::build_schema_with(conn.clone(), ord),
+                schema: graphql::build_schema_full(conn.clone(), Some(ord), &settings.limits),
                 db: conn,
             };
             http::serve(state, &settings).await?;

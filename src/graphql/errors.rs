@@ -1,10 +1,12 @@
 //! Gives every GraphQL error a stable `extensions.code` and keeps internals out of responses.
 use std::sync::Arc;
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextRequest};
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextRequest,
+};
 use async_graphql::{ErrorExtensionValues, Response, ServerError, Value};
 
-use crate::errors::{internal_error, AppError, ErrorCode};
+use crate::errors::{internal_error, AppError, ErrorCode, RequestId};
 
 /// The extension that rewrites errors on their way out.
 pub struct ErrorCodes;
@@ -56,10 +58,12 @@ pub fn classify(err: &mut ServerError) {
         return;
     }
     let msg = err.message.as_str();
+    // async-graphql's limit errors carry no code; these are its messages (7.x).
     let too_complex = msg.contains("nested too deep")
         || msg.contains("too complex")
-        || msg.contains("too many")
-        || msg.contains("recursive depth");
+        || msg.contains("recursion depth of the query")
+        || msg.contains("recursion limit exceeded")
+        || msg.starts_with("The number of directives on the field");
     set_code(
         err,
         if too_complex {
@@ -70,8 +74,58 @@ pub fn classify(err: &mut ServerError) {
     );
 }
 
+fn is_internal(err: &ServerError) -> bool {
+    err.extensions
+        .as_ref()
+        .and_then(|e| e.get("code"))
+        .is_some_and(|c| *c == Value::from(ErrorCode::Internal.as_str()))
+}
+
+/// Points an internal error at the HTTP request id, which the client also gets in the
+/// `x-request-id` response header; the log line ties it to the detail's own reference.
+fn stamp_request_id(err: &mut ServerError, id: &RequestId) {
+    let ext = err
+        .extensions
+        .get_or_insert_with(ErrorExtensionValues::default);
+    let earlier = match ext.get("reference") {
+        Some(Value::String(r)) => r.clone(),
+        _ => "-".to_string(),
+    };
+    tracing::error!(
+        request_id = %id.0,
+        reference = %earlier,
+        "internal error returned to the client"
+    );
+    ext.set("reference", Value::from(id.0.as_str()));
+    ext.set("requestId", Value::from(id.0.as_str()));
+    err.message = format!(
+        "Internal error; please retry later or report request id {}.",
+        id.0
+    );
+}
+
 #[async_trait::async_trait]
 impl Extension for ErrorCodesExtension {
+    /// Execution errors are mapped here, where the request's data (and its id) is at hand.
+    async fn execute(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        operation_name: Option<&str>,
+        next: NextExecute<'_>,
+    ) -> Response {
+        let mut response = next.run(ctx, operation_name).await;
+        response.errors.iter_mut().for_each(classify);
+        if let Some(id) = ctx.data_opt::<RequestId>() {
+            response
+                .errors
+                .iter_mut()
+                .filter(|e| is_internal(e))
+                .for_each(|e| stamp_request_id(e, id));
+        }
+        response
+    }
+
+    /// Parse and validation errors never reach `execute`; they are mapped here.
     async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
         let mut response = next.run(ctx).await;
         response.errors.iter_mut().for_each(classify);

@@ -1,5 +1,7 @@
 //! The GraphQL layer: maps records to types and calls services; no rules live here.
+pub mod admin;
 pub mod errors;
+pub mod limits;
 pub mod loaders;
 pub mod mergers;
 pub mod query;
@@ -10,31 +12,55 @@ pub mod types;
 use async_graphql::{EmptySubscription, MergedObject, Schema};
 use sea_orm::DatabaseConnection;
 
+use crate::config::QueryLimits;
 use crate::ord::OrdClient;
 
 /// Changes to the hierarchy. Every mutation needs an admin key.
 #[derive(MergedObject, Default)]
-pub struct MutationRoot(sync::SyncMutation, mergers::MergerMutation);
+pub struct MutationRoot(
+    sync::SyncMutation,
+    mergers::MergerMutation,
+    admin::AdminMutation,
+);
 
 pub type AppSchema = Schema<query::QueryRoot, MutationRoot, EmptySubscription>;
 
-/// Builds the schema over a database connection. Mutations that call ORD then use a
-/// process-wide client configured from the environment.
+/// Builds the schema over a database connection with the default query limits. Mutations that
+/// call ORD then use a process-wide client configured from the environment.
 pub fn build_schema(db: DatabaseConnection) -> AppSchema {
-    build_schema_with_ord(db, None)
+    build_schema_full(db, None, &QueryLimits::default())
 }
 
 /// Builds the schema over a database connection and an ORD client (one per process: its
 /// rate limit holds across every request, the sync schedule included).
 pub fn build_schema_with(db: DatabaseConnection, ord: OrdClient) -> AppSchema {
-    build_schema_with_ord(db, Some(ord))
+    build_schema_full(db, Some(ord), &QueryLimits::default())
 }
 
 /// Builds the schema with the ORD client mutations should use, if given.
 pub fn build_schema_with_ord(db: DatabaseConnection, ord: Option<OrdClient>) -> AppSchema {
+    build_schema_full(db, ord, &QueryLimits::default())
+}
+
+/// Builds the schema with these query limits.
+pub fn build_schema_with_limits(db: DatabaseConnection, limits: &QueryLimits) -> AppSchema {
+    build_schema_full(db, None, limits)
+}
+
+/// Builds the schema: database, optional ORD client, query limits.
+pub fn build_schema_full(
+    db: DatabaseConnection,
+    ord: Option<OrdClient>,
+    limits: &QueryLimits,
+) -> AppSchema {
     let mut builder = schema_builder()
+        .extension(limits::DocumentLimits(limits.clone()))
         .extension(loaders::PerRequestLoaders { db: db.clone() })
         .extension(errors::ErrorCodes)
+        .limit_depth(limits.max_depth)
+        .limit_complexity(limits.max_complexity)
+        .limit_recursive_depth(limits.max_recursion)
+        .limit_directives(limits.max_directives)
         .data(db);
     if let Some(ord) = ord {
         builder = builder.data(ord);

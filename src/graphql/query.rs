@@ -2,6 +2,7 @@
 use async_graphql::{Context, InputObject, Object, Result};
 use sea_orm::DatabaseConnection;
 
+use super::limits::{list_cost, weight};
 use super::loaders::level;
 use super::types::*;
 use crate::codes;
@@ -56,6 +57,7 @@ impl QueryRoot {
     }
 
     /// Current sites, by name.
+    #[graphql(complexity = "list_cost(weight::ALL_SITES, limit, child_complexity)")]
     async fn organisations(
         &self,
         ctx: &Context<'_>,
@@ -81,6 +83,7 @@ impl QueryRoot {
     }
 
     /// Trusts, by name.
+    #[graphql(complexity = "list_cost(weight::ALL_TRUSTS, limit, child_complexity)")]
     async fn trusts(
         &self,
         ctx: &Context<'_>,
@@ -116,6 +119,7 @@ impl QueryRoot {
     }
 
     /// All Welsh Local Health Boards, by name.
+    #[graphql(complexity = "list_cost(weight::SHORT_NATIONAL, None, child_complexity)")]
     async fn local_health_boards(&self, ctx: &Context<'_>) -> Result<Vec<LocalHealthBoard>> {
         Ok(level(
             directory::all::<local_health_board::Entity, _>(
@@ -143,6 +147,7 @@ impl QueryRoot {
     }
 
     /// All Integrated Care Boards, by name.
+    #[graphql(complexity = "list_cost(weight::ALL_ICBS, None, child_complexity)")]
     async fn integrated_care_boards(&self, ctx: &Context<'_>) -> Result<Vec<IntegratedCareBoard>> {
         Ok(level(
             directory::all::<integrated_care_board::Entity, _>(
@@ -170,6 +175,7 @@ impl QueryRoot {
     }
 
     /// All NHS England regions, by name.
+    #[graphql(complexity = "list_cost(weight::SHORT_NATIONAL, None, child_complexity)")]
     async fn nhs_england_regions(&self, ctx: &Context<'_>) -> Result<Vec<NhsEnglandRegion>> {
         Ok(level(
             directory::all::<nhs_england_region::Entity, _>(
@@ -197,6 +203,7 @@ impl QueryRoot {
     }
 
     /// All Paediatric Diabetes Units, by PZ code.
+    #[graphql(complexity = "list_cost(weight::ALL_UNITS, None, child_complexity)")]
     async fn paediatric_diabetes_units(
         &self,
         ctx: &Context<'_>,
@@ -229,6 +236,7 @@ impl QueryRoot {
     }
 
     /// All paediatric diabetes networks, by PN code.
+    #[graphql(complexity = "list_cost(weight::NATIONAL, None, child_complexity)")]
     async fn paediatric_diabetes_networks(
         &self,
         ctx: &Context<'_>,
@@ -259,6 +267,7 @@ impl QueryRoot {
     }
 
     /// All OPEN UK networks, by name.
+    #[graphql(complexity = "list_cost(weight::NATIONAL, None, child_complexity)")]
     async fn open_uk_networks(&self, ctx: &Context<'_>) -> Result<Vec<OpenUkNetwork>> {
         Ok(level(
             directory::all::<open_uk_network::Entity, _>(db(ctx)?, open_uk_network::Column::Name)
@@ -283,6 +292,7 @@ impl QueryRoot {
     }
 
     /// All London boroughs, by name.
+    #[graphql(complexity = "list_cost(weight::ALL_BOROUGHS, None, child_complexity)")]
     async fn london_boroughs(&self, ctx: &Context<'_>) -> Result<Vec<LondonBorough>> {
         Ok(level(
             directory::all::<london_borough::Entity, _>(db(ctx)?, london_borough::Column::Name)
@@ -301,6 +311,7 @@ impl QueryRoot {
     }
 
     /// All countries, by name.
+    #[graphql(complexity = "list_cost(weight::SHORT_NATIONAL, None, child_complexity)")]
     async fn countries(&self, ctx: &Context<'_>) -> Result<Vec<Country>> {
         Ok(level(
             directory::all::<country::Entity, _>(db(ctx)?, country::Column::Name).await?,

@@ -3,6 +3,7 @@ use async_graphql::{ComplexObject, Context, Interface, Result, SimpleObject};
 
 use std::sync::Arc;
 
+use super::limits::{list_cost, weight};
 use super::loaders::{down, up, Group, Grouped};
 use super::scalars::Date;
 use crate::entities::{
@@ -258,6 +259,7 @@ impl From<trust::Model> for Trust {
 #[ComplexObject]
 impl Trust {
     /// The current sites the trust runs, by name.
+    #[graphql(complexity = "list_cost(weight::FEW_SITES, None, child_complexity)")]
     async fn organisations(&self, ctx: &Context<'_>) -> Result<Vec<Organisation>> {
         down::<organisation::Model, _>(ctx, &self.group, Edge::OrganisationTrust, self.id).await
     }
@@ -297,6 +299,7 @@ impl From<local_health_board::Model> for LocalHealthBoard {
 #[ComplexObject]
 impl LocalHealthBoard {
     /// The current sites the board runs, by name.
+    #[graphql(complexity = "list_cost(weight::FEW_SITES, None, child_complexity)")]
     async fn organisations(&self, ctx: &Context<'_>) -> Result<Vec<Organisation>> {
         down::<organisation::Model, _>(
             ctx,
@@ -350,6 +353,7 @@ impl IntegratedCareBoard {
     }
 
     /// The current sites in the ICB, by name.
+    #[graphql(complexity = "list_cost(weight::ICB_SITES, None, child_complexity)")]
     async fn organisations(&self, ctx: &Context<'_>) -> Result<Vec<Organisation>> {
         down::<organisation::Model, _>(
             ctx,
@@ -361,6 +365,7 @@ impl IntegratedCareBoard {
     }
 
     /// The trusts that run the ICB's current sites, by name.
+    #[graphql(complexity = "list_cost(weight::ICB_TRUSTS, None, child_complexity)")]
     async fn trusts(&self, ctx: &Context<'_>) -> Result<Vec<Trust>> {
         let sites: Vec<Organisation> = down::<organisation::Model, _>(
             ctx,
@@ -413,6 +418,7 @@ impl From<nhs_england_region::Model> for NhsEnglandRegion {
 #[ComplexObject]
 impl NhsEnglandRegion {
     /// The ICBs in the region, by name.
+    #[graphql(complexity = "list_cost(weight::REGION_ICBS, None, child_complexity)")]
     async fn integrated_care_boards(&self, ctx: &Context<'_>) -> Result<Vec<IntegratedCareBoard>> {
         down::<integrated_care_board::Model, _>(
             ctx,
@@ -424,6 +430,7 @@ impl NhsEnglandRegion {
     }
 
     /// The current sites in the region, by name.
+    #[graphql(complexity = "list_cost(weight::REGION_SITES, None, child_complexity)")]
     async fn organisations(&self, ctx: &Context<'_>) -> Result<Vec<Organisation>> {
         down::<organisation::Model, _>(
             ctx,
@@ -478,6 +485,7 @@ impl PaediatricDiabetesUnit {
     }
 
     /// The current sites of the unit, by name.
+    #[graphql(complexity = "list_cost(weight::FEW_SITES, None, child_complexity)")]
     async fn organisations(&self, ctx: &Context<'_>) -> Result<Vec<Organisation>> {
         down::<organisation::Model, _>(
             ctx,
@@ -541,6 +549,7 @@ impl From<paediatric_diabetes_network::Model> for PaediatricDiabetesNetwork {
 #[ComplexObject]
 impl PaediatricDiabetesNetwork {
     /// The units in the network, by PZ code.
+    #[graphql(complexity = "list_cost(weight::NETWORK_UNITS, None, child_complexity)")]
     async fn paediatric_diabetes_units(
         &self,
         ctx: &Context<'_>,
@@ -586,6 +595,7 @@ impl From<open_uk_network::Model> for OpenUkNetwork {
 #[ComplexObject]
 impl OpenUkNetwork {
     /// The current sites in the network, by name.
+    #[graphql(complexity = "list_cost(weight::NETWORK_SITES, None, child_complexity)")]
     async fn organisations(&self, ctx: &Context<'_>) -> Result<Vec<Organisation>> {
         down::<organisation::Model, _>(ctx, &self.group, Edge::OrganisationOpenUkNetwork, self.id)
             .await
@@ -620,6 +630,7 @@ impl From<london_borough::Model> for LondonBorough {
 #[ComplexObject]
 impl LondonBorough {
     /// The current sites in the borough, by name.
+    #[graphql(complexity = "list_cost(weight::FEW_SITES, None, child_complexity)")]
     async fn organisations(&self, ctx: &Context<'_>) -> Result<Vec<Organisation>> {
         down::<organisation::Model, _>(ctx, &self.group, Edge::OrganisationLondonBorough, self.id)
             .await
@@ -660,6 +671,7 @@ impl From<country::Model> for Country {
 #[ComplexObject]
 impl Country {
     /// The current sites in the country, by name.
+    #[graphql(complexity = "list_cost(weight::ALL_SITES, None, child_complexity)")]
     async fn organisations(&self, ctx: &Context<'_>) -> Result<Vec<Organisation>> {
         down::<organisation::Model, _>(ctx, &self.group, Edge::OrganisationCountry, self.id).await
     }

@@ -212,22 +212,29 @@ pub fn data(resp: Value) -> Value {
     resp["data"].clone()
 }
 
-/// Serves the app on a loopback port and returns its base URL.
+/// Serves the app on a loopback port and returns its base URL. The per-client rate limit is
+/// off, since every test client shares 127.0.0.1; rate-limit tests use `serve_with`.
 pub async fn serve(test_db: &TestDb) -> String {
-    serve_with(
-        test_db,
-        nhs_organisations::config::ServerSettings::default_from_env(),
-    )
-    .await
+    let mut settings = nhs_organisations::config::ServerSettings::default_from_env();
+    settings.rate_limit_rps = 0;
+    serve_with(test_db, settings).await
 }
 
 pub async fn serve_with(
     test_db: &TestDb,
     settings: nhs_organisations::config::ServerSettings,
 ) -> String {
+    serve_conn(test_db.db.clone(), settings).await
+}
+
+/// Serves the app over any connection (e.g. one through a fault-injecting proxy).
+pub async fn serve_conn(
+    db: DatabaseConnection,
+    settings: nhs_organisations::config::ServerSettings,
+) -> String {
     let state = nhs_organisations::http::AppState {
-        schema: test_db.schema(),
-        db: test_db.db.clone(),
+        schema: build_schema(db.clone()),
+        db,
     };
     let app = nhs_organisations::http::router(state, &settings);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -242,4 +249,31 @@ pub async fn serve_with(
         .await;
     });
     format!("http://{addr}")
+}
+
+/// Sends raw bytes to a server in parts, pausing after each as asked, and returns everything
+/// it answers until it closes the connection (or `read_for` passes).
+pub async fn raw_http(
+    base: &str,
+    parts: &[(&[u8], std::time::Duration)],
+    read_for: std::time::Duration,
+) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    for (bytes, pause) in parts {
+        // The server may answer (and close) before everything is sent.
+        if stream.write_all(bytes).await.is_err() {
+            break;
+        }
+        tokio::time::sleep(*pause).await;
+    }
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(read_for, stream.read_to_end(&mut out)).await;
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The status code of a raw HTTP response.
+pub fn raw_status(response: &str) -> Option<u16> {
+    response.split_whitespace().nth(1)?.parse().ok()
 }
