@@ -77,7 +77,7 @@ pub struct SyncReport {
     pub listed: usize,
     /// Listed codes we do not track (counted, never created).
     pub untracked: usize,
-    /// Records fetched from ORD (listed tracked codes, plus new parents' records).
+    /// Records requested from ORD, 404s included (listed tracked codes, plus new parents').
     pub fetched: usize,
     /// Listed codes of soft-deleted sites (left alone).
     pub skipped_deleted: usize,
@@ -806,7 +806,10 @@ impl<'a, C: ConnectionTrait> Apply<'a, C> {
         };
 
         let child = (site, code);
-        self.set(edge, child, Some((new_id, &target)), on).await?;
+        let moved_on = self
+            .set(edge, child, Some((new_id, &target)), on)
+            .await?
+            .unwrap_or(on);
         if to_board {
             self.set(Edge::OrganisationTrust, child, None, on).await?;
             self.set(Edge::OrganisationIntegratedCareBoard, child, None, on)
@@ -832,7 +835,7 @@ impl<'a, C: ConnectionTrait> Apply<'a, C> {
             ods_code: code.to_string(),
             before,
             after: target,
-            effective_on: on,
+            effective_on: moved_on,
         });
         Ok(())
     }
@@ -974,7 +977,8 @@ impl<'a, C: ConnectionTrait> Apply<'a, C> {
         match self.countries.get(country).copied() {
             Some(id) => {
                 self.set(Edge::OrganisationCountry, child, Some((id, country)), on)
-                    .await
+                    .await?;
+                Ok(())
             }
             None => {
                 self.warn(format!(
@@ -986,28 +990,31 @@ impl<'a, C: ConnectionTrait> Apply<'a, C> {
         }
     }
 
-    /// `memberships::set_parent`, reported and logged.
+    /// `memberships::set_parent`, reported and logged. Returns the day the change took
+    /// effect (later than `on` when the current membership began after it), if it changed.
     async fn set(
         &mut self,
         edge: Edge,
         child: (i32, &str),
         parent: Option<(i32, &str)>,
         on: NaiveDate,
-    ) -> Result<(), DbErr> {
-        if let Some((moved, change)) =
+    ) -> Result<Option<NaiveDate>, DbErr> {
+        let Some((moved, change)) =
             memberships::set_parent(self.db, edge, child, parent, on).await?
-        {
-            self.changes.push(SyncChange {
-                ods_code: child.1.to_string(),
-                entity: edge.child().entity.to_string(),
-                field: edge.name().to_string(),
-                before: moved.before,
-                after: moved.after,
-                effective_on: change.effective_on.unwrap_or(on),
-            });
-            self.log.push(change);
-        }
-        Ok(())
+        else {
+            return Ok(None);
+        };
+        let effective = change.effective_on.unwrap_or(on);
+        self.changes.push(SyncChange {
+            ods_code: child.1.to_string(),
+            entity: edge.child().entity.to_string(),
+            field: edge.name().to_string(),
+            before: moved.before,
+            after: moved.after,
+            effective_on: effective,
+        });
+        self.log.push(change);
+        Ok(Some(effective))
     }
 
     /// Stores the successions ORD lists that we have not stored yet.

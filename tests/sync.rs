@@ -619,6 +619,52 @@ async fn site_moving_to_a_trust_without_sites_takes_the_icb_from_ord() {
 }
 
 #[tokio::test]
+async fn a_move_dated_before_the_current_membership_takes_effect_when_that_began() {
+    let env = Env::new().await;
+    // ORD dates the move 2021; our membership under RVV began with the seed (2024-08-31).
+    let old = NaiveDate::from_ymd_opt(2021, 7, 21).expect("date");
+    let seeded = nhs_organisations::seed::reference_date();
+    env.ord.list(days_ago(7), &["RVV01"]).await;
+    env.ord
+        .record(
+            "RVV01",
+            site(
+                "RVV01",
+                "WILLIAM HARVEY HOSPITAL (ASHFORD)",
+                "RJ1",
+                "RO197",
+                old,
+            ),
+        )
+        .await;
+    env.ord
+        .record(
+            "RJ1",
+            trust_in(
+                "RJ1",
+                "GUY'S AND ST THOMAS' NHS FOUNDATION TRUST",
+                "QKK",
+                old,
+            ),
+        )
+        .await;
+    let report = env.report(&since(days_ago(7))).await;
+    assert_eq!(report["moves"][0]["effectiveOn"], seeded.to_string());
+    assert_eq!(
+        change(&report, "RVV01", "trust").expect("trust")["effectiveOn"],
+        seeded.to_string()
+    );
+    let history = membership_history(&env.db.db, Edge::OrganisationTrust, "RVV01").await;
+    assert_eq!(
+        history,
+        vec![
+            ("RVV".to_string(), seeded, Some(seeded)),
+            ("RJ1".to_string(), seeded, None)
+        ]
+    );
+}
+
+#[tokio::test]
 async fn move_to_an_untracked_parent_is_a_warning_and_the_site_stays() {
     let env = Env::new().await;
     env.ord.list(days_ago(7), &["RVV01"]).await;

@@ -83,8 +83,8 @@ pub struct SyncReport {
     pub listed: i32,
     /// Listed codes this service does not track (never created).
     pub untracked: i32,
-    /// Records fetched from ORD: the listed codes we track, plus the records of trusts that
-    /// sites moved to (to find their ICB).
+    /// Records requested from ORD (404s included): the listed codes we track, plus the
+    /// records of trusts that sites moved to (to find their ICB).
     pub fetched: i32,
     /// Listed codes of deleted sites, left alone.
     pub skipped_deleted: i32,
