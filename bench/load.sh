@@ -32,6 +32,7 @@ SOAK_PORT=${SOAK_PORT:-5433}
 OUTAGE_AT=${OUTAGE_AT:-50}
 OUTAGE_SECS=${OUTAGE_SECS:-5}
 TARGET=${CARGO_TARGET_DIR:-target}/release
+export PGOPTIONS="-c client_min_messages=warning"
 
 echo "== building the release binary and the load generator"
 cargo build --release --quiet --bin nhs-organisations --example loadgen
@@ -68,7 +69,7 @@ run() {
         sleep 0.5
     done
     local key
-    key=$(DATABASE_URL=$url "$BIN" admin-key create "loadgen-$name-$$" | tail -n 1)
+    key=$(RUST_LOG=warn DATABASE_URL=$url "$BIN" admin-key create "loadgen-$name-$$" | tail -n 1)
 
     local args=(--url "http://127.0.0.1:$port" --clients "$CLIENTS" --duration "$duration")
     if [ -n "$outage" ]; then
@@ -93,15 +94,15 @@ run() {
     local hwm
     hwm=$(awk '/VmHWM/ {print $2 / 1024 " MiB"}' "/proc/$SERVER_PID/status")
     echo "server peak RSS    $hwm (VmHWM)"
-    DATABASE_URL=$url "$BIN" admin-key revoke "loadgen-$name-$$" >/dev/null
+    RUST_LOG=warn DATABASE_URL=$url "$BIN" admin-key revoke "loadgen-$name-$$" >/dev/null
     kill -TERM "$SERVER_PID"
     local server_rc=0
     wait "$SERVER_PID" || server_rc=$?
     SERVER_PID=""
     echo "server exit code   $server_rc"
     if grep -qE "panicked|ERROR" "$WORK/$name.log"; then
-        echo "server log (errors):"
-        grep -E "panicked|ERROR" "$WORK/$name.log" | head -20
+        echo "server log: $(grep -cE "panicked|ERROR" "$WORK/$name.log") error lines, the first:"
+        grep -E "panicked|ERROR" "$WORK/$name.log" | head -3
         # Logged internal errors are expected only while the database is down.
         [ -n "$outage" ] || rc=1
     fi

@@ -62,7 +62,7 @@ const SEARCH_TERMS: &[&str] = &[
     "infirmary",
 ];
 
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 enum Kind {
     Organisation,
     Page,
@@ -91,6 +91,10 @@ const MIX: &[(Kind, u32)] = &[
 #[derive(Default)]
 struct Tally {
     latencies_us: Vec<u32>,
+    /// Successful requests by kind, for the per-kind table.
+    by_kind: Vec<(Kind, u32)>,
+    /// How long failed requests took (do they fail fast?).
+    failed_us: Vec<u32>,
     ok: u64,
     too_many: u64,
     server_errors: u64,
@@ -226,6 +230,7 @@ async fn client_loop(
             post(&client, &args.url, body, key).await
         };
         let elapsed = sent.elapsed();
+        let elapsed_us = u32::try_from(elapsed.as_micros()).unwrap_or(u32::MAX);
         let second = started.elapsed().as_secs();
         let in_outage = outage.is_some_and(|(a, b)| (a..b).contains(&second));
         let ok = match result {
@@ -255,8 +260,8 @@ async fn client_loop(
                 let data_ok = !body["data"].is_null();
                 if s == 200 && errors == 0 && data_ok {
                     t.ok += 1;
-                    t.latencies_us
-                        .push(u32::try_from(elapsed.as_micros()).unwrap_or(u32::MAX));
+                    t.latencies_us.push(elapsed_us);
+                    t.by_kind.push((kind, elapsed_us));
                     true
                 } else {
                     let internal = body["errors"][0]["extensions"]["code"] == "INTERNAL";
@@ -273,6 +278,7 @@ async fn client_loop(
         t.timeline
             .push((u32::try_from(second).unwrap_or(u32::MAX), ok));
         if !ok {
+            t.failed_us.push(elapsed_us);
             // Do not spin on a failing server.
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -345,6 +351,8 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         };
         all.latencies_us.extend(t.latencies_us);
+        all.by_kind.extend(t.by_kind);
+        all.failed_us.extend(t.failed_us);
         all.ok += t.ok;
         all.too_many += t.too_many;
         all.server_errors += t.server_errors;
@@ -391,12 +399,39 @@ async fn main() -> ExitCode {
         percentile(l, 0.99),
         percentile(l, 1.0)
     );
+    println!("by kind            count     p50 ms    p99 ms");
+    all.by_kind.sort_unstable();
+    for chunk in all.by_kind.chunk_by(|a, b| a.0 == b.0) {
+        let times: Vec<u32> = chunk.iter().map(|(_, us)| *us).collect();
+        println!(
+            "  {:<16} {:>7} {:>10.2} {:>9.2}",
+            format!("{:?}", chunk[0].0),
+            times.len(),
+            percentile(&times, 0.50),
+            percentile(&times, 0.99)
+        );
+    }
     println!("5xx                {}", all.server_errors);
     println!("transport errors   {}", all.transport_errors);
     println!("unexpected errors  {}", all.unexpected);
     println!("429                {}", all.too_many);
     if outage.is_some() {
         println!("failed in outage   {}", all.during_outage);
+        let failing: Vec<u32> = all
+            .timeline
+            .iter()
+            .filter(|(_, ok)| !ok)
+            .map(|(s, _)| *s)
+            .collect();
+        if let (Some(first), Some(last)) = (failing.iter().min(), failing.iter().max()) {
+            println!("failures between   {first} s and {last} s");
+        }
+        all.failed_us.sort_unstable();
+        println!(
+            "failed requests ms p50 {:.0}  max {:.0}",
+            percentile(&all.failed_us, 0.5),
+            percentile(&all.failed_us, 1.0)
+        );
     }
     for f in &all.first_failures {
         println!("failure: {}", f.chars().take(300).collect::<String>());

@@ -82,26 +82,23 @@ fn is_internal(err: &ServerError) -> bool {
 }
 
 /// Points an internal error at the HTTP request id, which the client also gets in the
-/// `x-request-id` response header; the log line ties it to the detail's own reference.
-fn stamp_request_id(err: &mut ServerError, id: &RequestId) {
+/// `x-request-id` response header. Returns the reference the error had, which the log line of
+/// its detail carries.
+fn stamp_request_id(err: &mut ServerError, id: &RequestId) -> Option<String> {
     let ext = err
         .extensions
         .get_or_insert_with(ErrorExtensionValues::default);
     let earlier = match ext.get("reference") {
-        Some(Value::String(r)) => r.clone(),
-        _ => "-".to_string(),
+        Some(Value::String(r)) => Some(r.clone()),
+        _ => None,
     };
-    tracing::error!(
-        request_id = %id.0,
-        reference = %earlier,
-        "internal error returned to the client"
-    );
     ext.set("reference", Value::from(id.0.as_str()));
     ext.set("requestId", Value::from(id.0.as_str()));
     err.message = format!(
         "Internal error; please retry later or report request id {}.",
         id.0
     );
+    earlier
 }
 
 #[async_trait::async_trait]
@@ -116,11 +113,22 @@ impl Extension for ErrorCodesExtension {
         let mut response = next.run(ctx, operation_name).await;
         response.errors.iter_mut().for_each(classify);
         if let Some(id) = ctx.data_opt::<RequestId>() {
-            response
+            let mut references: Vec<String> = response
                 .errors
                 .iter_mut()
                 .filter(|e| is_internal(e))
-                .for_each(|e| stamp_request_id(e, id));
+                .filter_map(|e| stamp_request_id(e, id))
+                .collect();
+            references.sort_unstable();
+            references.dedup();
+            if !references.is_empty() {
+                // One line per request ties the request id to the logged details.
+                tracing::error!(
+                    request_id = %id.0,
+                    references = %references.join(","),
+                    "internal error returned to the client"
+                );
+            }
         }
         response
     }
