@@ -378,3 +378,43 @@ async fn negative_or_wrong_limits_are_bad_user_input() {
         .await;
     assert_eq!(resp["data"]["organisations"], json!([]), "{resp}");
 }
+
+#[tokio::test]
+async fn absurdly_nested_documents_are_refused_without_crashing() {
+    let t = TestDb::seeded().await;
+    let api = api(&t).await;
+    let n = 10_000;
+    let cases = [
+        (
+            "nested selection sets",
+            format!("{}{}", "{ a ".repeat(n), "}".repeat(n)),
+        ),
+        (
+            "nested lists in an argument",
+            format!(
+                "{{ organisations(filter: {{odsCodes: {}\"RVV01\"{}}}) {{ name }} }}",
+                "[".repeat(n),
+                "]".repeat(n)
+            ),
+        ),
+        (
+            "nested input objects",
+            format!(
+                "{{ organisations(filter: {}{}) {{ name }} }}",
+                "{a: ".repeat(n),
+                "}".repeat(n)
+            ),
+        ),
+    ];
+    for (what, query) in cases {
+        let (status, resp) = api.gql(json!({ "query": query })).await;
+        assert_eq!(status, 200, "{what}: {resp}");
+        assert!(
+            matches!(code(&resp), Some("BAD_USER_INPUT" | "QUERY_TOO_COMPLEX")),
+            "{what}: {resp}"
+        );
+    }
+    // Still serving.
+    let (_, resp) = api.gql(json!({"query": "{ countries { code } }"})).await;
+    assert_eq!(resp["data"]["countries"].as_array().map(Vec::len), Some(5));
+}

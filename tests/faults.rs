@@ -243,3 +243,62 @@ async fn postgres_outage_fails_fast_and_recovers_without_a_restart() {
     assert!(recovered, "queries did not recover");
     assert_eq!(health(&base).await, 200);
 }
+
+#[tokio::test]
+async fn a_request_stuck_on_a_lock_is_answered_503_at_the_timeout() {
+    use sea_orm::{ConnectOptions, Database, TransactionTrait};
+    let t = TestDb::seeded().await;
+    let key = nhs_organisations::auth::create_key(&t.db, "slow")
+        .await
+        .expect("key");
+    let mut settings = ServerSettings::default_from_env();
+    settings.rate_limit_rps = 0;
+    settings.request_timeout_secs = 1;
+    let base = common::serve_with(&t, settings).await;
+    let whoami = || {
+        reqwest::Client::new()
+            .post(format!("{base}/graphql"))
+            .bearer_auth(&key)
+            .json(&json!({"query": "mutation { whoami }"}))
+            .send()
+    };
+    assert_eq!(whoami().await.expect("whoami").status(), 200);
+
+    // Another client holds a write lock on the keys for longer than the timeout; whoami
+    // records when the key was used, so it has to wait.
+    let mut opts = ConnectOptions::new(t.url.clone());
+    opts.max_connections(1).min_connections(1);
+    let other = Database::connect(opts).await.expect("second connection");
+    let txn = other.begin().await.expect("begin");
+    txn.execute_unprepared("UPDATE admin_keys SET name = name")
+        .await
+        .expect("lock the keys");
+    let started = Instant::now();
+    let resp = whoami().await.expect("whoami");
+    let took = started.elapsed();
+    let status = resp.status();
+    let id = resp
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(String::from)
+        .expect("x-request-id");
+    let body: Value = resp.json().await.expect("json");
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "INTERNAL",
+        "{body}"
+    );
+    let msg = body["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(msg.contains(&id), "{msg}");
+    assert_no_internals(&body.to_string());
+    assert!(
+        took < Duration::from_millis(2_500),
+        "answered after {took:?}"
+    );
+
+    txn.rollback().await.expect("release the lock");
+    let _ = other.close().await;
+    let body: Value = whoami().await.expect("whoami").json().await.expect("json");
+    assert_eq!(body["data"]["whoami"], "slow", "{body}");
+}
