@@ -244,10 +244,15 @@ fn rate_key(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// JSON, or no content type at all (read as JSON: simple clients often omit it). Other types
+/// (text/plain, forms, multipart) are refused.
 fn is_json(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
+    let Some(value) = headers.get(header::CONTENT_TYPE) else {
+        return true;
+    };
+    value
+        .to_str()
+        .ok()
         .and_then(|v| v.split(';').next())
         .map(|m| m.trim().to_ascii_lowercase())
         .is_some_and(|m| m == "application/json" || m == "application/graphql+json")
@@ -503,7 +508,7 @@ mod tests {
     #[test]
     fn json_content_types() {
         let mut h = HeaderMap::new();
-        assert!(!is_json(&h));
+        assert!(is_json(&h), "no content type is read as JSON");
         h.insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("Application/JSON; charset=utf-8"),
