@@ -519,54 +519,44 @@ impl<'a, C: ConnectionTrait> Apply<'a, C> {
             entity.get_or_insert(memberships::TRUSTS.entity);
             self.trust(code, rec, on, active).await?;
         }
-        if self.tracked.lhbs.contains_key(code) {
-            entity.get_or_insert(memberships::LOCAL_HEALTH_BOARDS.entity);
-            if let Some(m) = local_health_board::Entity::find()
-                .filter(local_health_board::Column::OdsCode.eq(code))
-                .one(self.db)
-                .await?
-            {
-                let mut d = Diff::new();
-                let mut am: local_health_board::ActiveModel = m.clone().into();
-                if let Some(v) = d.check("name", &m.name, rec.name.clone()) {
-                    am.name = Set(v);
+        // Boards, ICBs and regions carry only a name that ORD can change.
+        macro_rules! rename {
+            ($tracked:ident, $module:ident, $column:ident, $table:expr) => {
+                if self.tracked.$tracked.contains_key(code) {
+                    entity.get_or_insert($table.entity);
+                    if let Some(m) = $module::Entity::find()
+                        .filter($module::Column::$column.eq(code))
+                        .one(self.db)
+                        .await?
+                    {
+                        let mut d = Diff::new();
+                        let mut am: $module::ActiveModel = m.clone().into();
+                        if let Some(v) = d.check("name", &m.name, rec.name.clone()) {
+                            am.name = Set(v);
+                        }
+                        self.save(am, $table, code, d, on).await?;
+                    }
                 }
-                self.save(am, memberships::LOCAL_HEALTH_BOARDS, code, d, on)
-                    .await?;
-            }
+            };
         }
-        if self.tracked.icbs.contains_key(code) {
-            entity.get_or_insert(memberships::INTEGRATED_CARE_BOARDS.entity);
-            if let Some(m) = integrated_care_board::Entity::find()
-                .filter(integrated_care_board::Column::OdsCode.eq(code))
-                .one(self.db)
-                .await?
-            {
-                let mut d = Diff::new();
-                let mut am: integrated_care_board::ActiveModel = m.clone().into();
-                if let Some(v) = d.check("name", &m.name, rec.name.clone()) {
-                    am.name = Set(v);
-                }
-                self.save(am, memberships::INTEGRATED_CARE_BOARDS, code, d, on)
-                    .await?;
-            }
-        }
-        if self.tracked.regions.contains_key(code) {
-            entity.get_or_insert(memberships::NHS_ENGLAND_REGIONS.entity);
-            if let Some(m) = nhs_england_region::Entity::find()
-                .filter(nhs_england_region::Column::RegionCode.eq(code))
-                .one(self.db)
-                .await?
-            {
-                let mut d = Diff::new();
-                let mut am: nhs_england_region::ActiveModel = m.clone().into();
-                if let Some(v) = d.check("name", &m.name, rec.name.clone()) {
-                    am.name = Set(v);
-                }
-                self.save(am, memberships::NHS_ENGLAND_REGIONS, code, d, on)
-                    .await?;
-            }
-        }
+        rename!(
+            lhbs,
+            local_health_board,
+            OdsCode,
+            memberships::LOCAL_HEALTH_BOARDS
+        );
+        rename!(
+            icbs,
+            integrated_care_board,
+            OdsCode,
+            memberships::INTEGRATED_CARE_BOARDS
+        );
+        rename!(
+            regions,
+            nhs_england_region,
+            RegionCode,
+            memberships::NHS_ENGLAND_REGIONS
+        );
         if let Some(entity) = entity {
             self.record_successions(entity, code, rec, on).await?;
         }
