@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use nhs_organisations::config::ServerSettings;
-use nhs_organisations::{db, graphql, http};
+use nhs_organisations::{db, http};
 
 const QUERIES: [(&str, &str); 3] = [
     (
@@ -58,10 +58,7 @@ async fn main() -> anyhow::Result<()> {
     conn.set_metric_callback(move |_| {
         counter.fetch_add(1, Ordering::Relaxed);
     });
-    let state = http::AppState {
-        schema: graphql::build_schema(conn.clone()),
-        db: conn,
-    };
+    let state = http::AppState::new(conn, None, &ServerSettings::default_from_env().limits);
     let app = http::router(state, &ServerSettings::default_from_env());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;

@@ -48,6 +48,12 @@ pub struct ServerSettings {
     /// Seconds to wait for a free database connection before failing the request.
     #[arg(long, env = "DB_ACQUIRE_TIMEOUT_SECS", default_value_t = 3)]
     pub db_acquire_timeout_secs: u64,
+    /// Memory for cached query responses, in MiB (`0` turns the cache off).
+    #[arg(long, env = "RESPONSE_CACHE_MB", default_value_t = 64)]
+    pub response_cache_mb: u64,
+    /// How often to look for writes by other processes, in milliseconds.
+    #[arg(long, env = "SNAPSHOT_POLL_MS", default_value_t = 400)]
+    pub snapshot_poll_ms: u64,
     #[command(flatten)]
     pub limits: QueryLimits,
 }

@@ -1,14 +1,15 @@
-//! Read queries over the hierarchy's records: lookups by code and filtered lists. Edges are
-//! read through `crate::memberships`.
-use sea_orm::sea_query::{Alias, Expr, Func, LikeExpr, Query};
-use sea_orm::{
-    ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-};
+//! Read services over the pinned snapshot: lookups by code, filtered lists, the rules of the
+//! derived edges, and which days can be asked about. The GraphQL (and any other) read layer
+//! calls these; none of them touches the database. The change log (an admin audit trail, not
+//! the hierarchy) is read from the database at the end of this file.
+use std::sync::Arc;
+
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use crate::codes;
-use crate::entities::{organisation, trust};
+use crate::entities::{organisation, paediatric_diabetes_unit, trust};
 use crate::errors::{AppError, AppResult};
-use crate::memberships::Edge;
+use crate::snapshot::{edges, Day, Kind, Snapshot};
 
 /// Page bounds as the client sent them.
 #[derive(Copy, Clone, Debug, Default)]
@@ -27,6 +28,16 @@ impl Page {
             None => Ok(None),
         };
         Ok((check(self.limit, "limit")?, check(self.offset, "offset")?))
+    }
+
+    /// This page of a list.
+    fn of<T>(self, list: Vec<T>) -> AppResult<Vec<T>> {
+        let (limit, offset) = self.checked()?;
+        let rows = list.into_iter().skip(offset.unwrap_or(0) as usize);
+        Ok(match limit {
+            Some(n) => rows.take(n as usize).collect(),
+            None => rows.collect(),
+        })
     }
 }
 
@@ -47,8 +58,7 @@ pub struct TrustFilter {
     pub active: Option<bool>,
 }
 
-/// Most codes one `odsCodes` filter may hold: far more than any page needs, and well below the
-/// databases' limits on bound parameters.
+/// Most codes one `odsCodes` filter may hold: far more than any page needs.
 pub const MAX_FILTER_CODES: usize = 1_000;
 
 fn normalised_codes(codes: &Option<Vec<String>>) -> AppResult<Option<Vec<String>>> {
@@ -66,146 +76,138 @@ fn normalised_codes(codes: &Option<Vec<String>>) -> AppResult<Option<Vec<String>
         .transpose()
 }
 
-/// A `nameContains` needle. Names hold no control characters, and a NUL would cut the pattern
-/// short in SQLite (matching everything) and be refused by PostgreSQL.
-fn checked_needle(needle: &str) -> AppResult<&str> {
-    if needle.chars().any(char::is_control) {
-        return Err(AppError::BadUserInput(
+/// A `nameContains` needle, lower-cased. Names hold no control characters.
+fn checked_needle(needle: &Option<String>) -> AppResult<Option<String>> {
+    match needle {
+        Some(n) if n.chars().any(char::is_control) => Err(AppError::BadUserInput(
             "`nameContains` must not contain control characters.".into(),
-        ));
+        )),
+        Some(n) => Ok(Some(n.to_lowercase())),
+        None => Ok(None),
     }
-    Ok(needle)
 }
 
-/// Case-insensitive substring match, with LIKE wildcards in the needle taken literally.
-fn name_contains(
-    column: impl sea_orm::sea_query::IntoColumnRef,
-    needle: &str,
-) -> sea_orm::sea_query::SimpleExpr {
-    let escaped = needle
-        .to_lowercase()
-        .replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_");
-    Expr::expr(Func::lower(Expr::col(column)))
-        .like(LikeExpr::new(format!("%{escaped}%")).escape('\\'))
+/// The day a read answers for: `asOf`, or today. Days before the data begins cannot be
+/// answered; later days show what is scheduled.
+pub fn day(snapshot: &Snapshot, as_of: Option<Day>, today: Day) -> AppResult<Day> {
+    let day = as_of.unwrap_or(today);
+    if day < snapshot.history_starts_on {
+        return Err(AppError::BadUserInput(format!(
+            "`asOf` {day} is before {}, the first day the data describes; ask for that day or later.",
+            snapshot.history_starts_on
+        )));
+    }
+    Ok(day)
 }
 
-/// A current (not deleted) site by ODS code.
-pub async fn organisation(
-    db: &DatabaseConnection,
+/// A site by ODS code, as it was on `day`; `None` when unknown or not there that day.
+pub fn organisation(
+    s: &Snapshot,
     code: &str,
-) -> AppResult<Option<organisation::Model>> {
+    day: Day,
+) -> AppResult<Option<Arc<organisation::Model>>> {
     let code = codes::ods_code(code)?;
-    Ok(organisation::Entity::find()
-        .filter(organisation::Column::OdsCode.eq(code))
-        .filter(organisation::Column::DeletedAt.is_null())
-        .one(db)
-        .await?)
+    Ok(by_code(s, &code, day))
 }
 
-/// Current sites matching a filter, by name.
-pub async fn organisations(
-    db: &DatabaseConnection,
+/// The sites there on `day` that match a filter, by name.
+pub fn organisations(
+    s: &Snapshot,
     filter: &OrganisationFilter,
     page: Page,
-) -> AppResult<Vec<organisation::Model>> {
-    let (limit, offset) = page.checked()?;
-    let mut cond = Condition::all().add(organisation::Column::DeletedAt.is_null());
-    if let Some(codes) = normalised_codes(&filter.ods_codes)? {
-        cond = cond.add(organisation::Column::OdsCode.is_in(codes));
-    }
-    if let Some(needle) = &filter.name_contains {
-        cond = cond.add(name_contains(
-            (organisation::Entity, organisation::Column::Name),
-            checked_needle(needle)?,
-        ));
-    }
-    if let Some(active) = filter.active {
-        cond = cond.add(organisation::Column::Active.eq(active));
-    }
-    if let Some(has) = filter.has_paediatric_diabetes_unit {
-        let with_pdu = Query::select()
-            .column(Alias::new("child_id"))
-            .from(Alias::new(Edge::OrganisationPaediatricDiabetesUnit.table()))
-            .and_where(Expr::col(Alias::new("valid_to")).is_null())
-            .to_owned();
-        let id = Expr::col((organisation::Entity, organisation::Column::Id));
-        cond = cond.add(if has {
-            id.in_subquery(with_pdu)
-        } else {
-            id.not_in_subquery(with_pdu)
-        });
-    }
-    Ok(organisation::Entity::find()
-        .filter(cond)
-        .order_by_asc(organisation::Column::Name)
-        .order_by_asc(organisation::Column::OdsCode)
-        .limit(limit)
-        .offset(offset)
-        .all(db)
-        .await?)
+    day: Day,
+) -> AppResult<Vec<Arc<organisation::Model>>> {
+    page.checked()?;
+    let codes = normalised_codes(&filter.ods_codes)?;
+    let needle = checked_needle(&filter.name_contains)?;
+    let list = s
+        .organisations
+        .list_on(day)
+        .into_iter()
+        .filter(|m| codes.as_ref().is_none_or(|c| c.contains(&m.ods_code)))
+        .filter(|m| {
+            needle
+                .as_ref()
+                .is_none_or(|n| m.name.to_lowercase().contains(n))
+        })
+        .filter(|m| filter.active.is_none_or(|a| m.active == a))
+        .filter(|m| {
+            filter.has_paediatric_diabetes_unit.is_none_or(|has| {
+                s.parent(edges::SITE_PAEDIATRIC_DIABETES_UNIT, m.id, day)
+                    .is_some()
+                    == has
+            })
+        })
+        .cloned()
+        .collect();
+    page.of(list)
 }
 
-/// A trust by ODS code.
-pub async fn trust(db: &DatabaseConnection, code: &str) -> AppResult<Option<trust::Model>> {
+/// A trust by ODS code, as it was on `day`.
+pub fn trust(s: &Snapshot, code: &str, day: Day) -> AppResult<Option<Arc<trust::Model>>> {
     let code = codes::ods_code(code)?;
-    Ok(trust::Entity::find()
-        .filter(trust::Column::OdsCode.eq(code))
-        .one(db)
-        .await?)
+    Ok(by_code(s, &code, day))
 }
 
-/// Trusts matching a filter, by name.
-pub async fn trusts(
-    db: &DatabaseConnection,
+/// The trusts there on `day` that match a filter, by name.
+pub fn trusts(
+    s: &Snapshot,
     filter: &TrustFilter,
     page: Page,
-) -> AppResult<Vec<trust::Model>> {
-    let (limit, offset) = page.checked()?;
-    let mut cond = Condition::all();
-    if let Some(codes) = normalised_codes(&filter.ods_codes)? {
-        cond = cond.add(trust::Column::OdsCode.is_in(codes));
-    }
-    if let Some(needle) = &filter.name_contains {
-        cond = cond.add(name_contains(
-            (trust::Entity, trust::Column::Name),
-            checked_needle(needle)?,
-        ));
-    }
-    if let Some(active) = filter.active {
-        cond = cond.add(trust::Column::Active.eq(active));
-    }
-    Ok(trust::Entity::find()
-        .filter(cond)
-        .order_by_asc(trust::Column::Name)
-        .order_by_asc(trust::Column::OdsCode)
-        .limit(limit)
-        .offset(offset)
-        .all(db)
-        .await?)
+    day: Day,
+) -> AppResult<Vec<Arc<trust::Model>>> {
+    page.checked()?;
+    let codes = normalised_codes(&filter.ods_codes)?;
+    let needle = checked_needle(&filter.name_contains)?;
+    let list = s
+        .trusts
+        .list_on(day)
+        .into_iter()
+        .filter(|m| codes.as_ref().is_none_or(|c| c.contains(&m.ods_code)))
+        .filter(|m| {
+            needle
+                .as_ref()
+                .is_none_or(|n| m.name.to_lowercase().contains(n))
+        })
+        .filter(|m| filter.active.is_none_or(|a| m.active == a))
+        .cloned()
+        .collect();
+    page.of(list)
 }
 
-/// One record of any entity by its (already normalised) natural code.
-pub async fn by_code<E, C>(
-    db: &DatabaseConnection,
-    column: C,
-    code: String,
-) -> AppResult<Option<E::Model>>
-where
-    E: EntityTrait,
-    C: ColumnTrait,
-{
-    Ok(E::find().filter(column.eq(code)).one(db).await?)
+/// One record of any kind by its (already normalised) natural code, as it was on `day`.
+pub fn by_code<M: Kind>(s: &Snapshot, code: &str, day: Day) -> Option<Arc<M>> {
+    M::table(s).by_code(code)?.on(day).cloned()
 }
 
-/// Every record of an entity, ordered by a column.
-pub async fn all<E, C>(db: &DatabaseConnection, order: C) -> AppResult<Vec<E::Model>>
-where
-    E: EntityTrait,
-    C: ColumnTrait,
-{
-    Ok(E::find().order_by_asc(order).all(db).await?)
+/// Every record of a kind there on `day`, in list order (name, then code).
+pub fn all<M: Kind>(s: &Snapshot, day: Day) -> Vec<Arc<M>> {
+    M::table(s).list_on(day).into_iter().cloned().collect()
+}
+
+/// The lead site of a unit among its sites (in list order): the named lead while it is one of
+/// them, else the first by name.
+pub fn primary_site<'a>(
+    unit: &paediatric_diabetes_unit::Model,
+    sites: &'a [Arc<organisation::Model>],
+) -> Option<&'a Arc<organisation::Model>> {
+    sites
+        .iter()
+        .find(|s| Some(s.id) == unit.lead_organisation_id)
+        .or_else(|| sites.first())
+}
+
+/// The trusts that run an ICB's sites on `day`, by name (a derived edge: the ICB commissions
+/// the sites, and a trust's sites can lie in several ICBs).
+pub fn board_trusts(s: &Snapshot, board_id: i32, day: Day) -> Vec<Arc<trust::Model>> {
+    let mut trusts: Vec<Arc<trust::Model>> = s
+        .children(edges::SITE_INTEGRATED_CARE_BOARD, board_id, day)
+        .into_iter()
+        .filter_map(|site| s.parent(edges::SITE_TRUST, site.id, day).cloned())
+        .collect();
+    trusts.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+    trusts.dedup_by_key(|t| t.id);
+    trusts
 }
 
 /// Filter on the change log.

@@ -28,15 +28,30 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-use crate::config::ServerSettings;
+use crate::config::{QueryLimits, ServerSettings};
 use crate::errors::{ErrorCode, RequestId};
+use crate::graphql::loaders::{Pinned, Today};
 use crate::graphql::AppSchema;
+use crate::ord::OrdClient;
+use crate::response_cache::{cacheable, CacheKey, ResponseCache};
+use crate::snapshot::SnapshotStore;
 
 /// Shared state of the HTTP handlers.
 #[derive(Clone)]
 pub struct AppState {
     pub schema: AppSchema,
     pub db: DatabaseConnection,
+    /// The read model every request answers from.
+    pub store: Arc<SnapshotStore>,
+}
+
+impl AppState {
+    /// The app over a database: one snapshot store shared by the schema and the HTTP layer.
+    pub fn new(db: DatabaseConnection, ord: Option<OrdClient>, limits: &QueryLimits) -> Self {
+        let store = SnapshotStore::new(db.clone());
+        let schema = crate::graphql::build_schema_over(store.clone(), db.clone(), ord, limits);
+        Self { schema, db, store }
+    }
 }
 
 /// The request-id header: set on every request (unless a trusted proxy sent a usable one) and
@@ -49,6 +64,7 @@ struct Shared {
     app: AppState,
     max_body_bytes: usize,
     body_timeout: Duration,
+    cache: Option<Arc<ResponseCache>>,
 }
 
 /// The application's routes and layers.
@@ -60,6 +76,7 @@ pub fn router(state: AppState, settings: &ServerSettings) -> Router {
         // A body that trickles in is the client's fault (408), so it must time out before the
         // whole request does (503).
         body_timeout: request_timeout / 2,
+        cache: ResponseCache::new(settings.response_cache_mb).map(Arc::new),
     };
     let graphql = get(graphql_get).post(graphql_post);
     let graphql = match RateLimit::new(settings) {
@@ -96,8 +113,13 @@ fn cors(settings: &ServerSettings) -> CorsLayer {
     CorsLayer::new()
         .allow_origin(AllowOrigin::list(origins))
         .allow_methods([Method::GET, Method::POST])
-        .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION, REQUEST_ID])
-        .expose_headers([REQUEST_ID, header::RETRY_AFTER])
+        .allow_headers([
+            header::CONTENT_TYPE,
+            header::AUTHORIZATION,
+            header::IF_NONE_MATCH,
+            REQUEST_ID,
+        ])
+        .expose_headers([REQUEST_ID, header::RETRY_AFTER, header::ETAG])
         .max_age(Duration::from_secs(3600))
 }
 
@@ -345,7 +367,69 @@ async fn graphql_post(State(shared): State<Shared>, headers: HeaderMap, body: Bo
     if let Some(id) = request_id_of(&headers) {
         req = req.data(RequestId(id));
     }
-    GraphQLResponse::from(shared.app.schema.execute(req).await).into_response()
+    execute(&shared, &headers, req).await
+}
+
+/// Whether `If-None-Match` names this ETag (or `*`).
+fn not_modified(headers: &HeaderMap, etag: &str) -> bool {
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().trim_start_matches("W/"))
+        .any(|t| t == etag || t == "*")
+}
+
+/// A query response the client may keep but must revalidate.
+fn cached_response(status: StatusCode, etag: &str, body: Option<axum::body::Bytes>) -> Response {
+    let mut resp = match body {
+        Some(b) => (status, [(header::CONTENT_TYPE, "application/json")], b).into_response(),
+        None => status.into_response(),
+    };
+    if let Ok(v) = HeaderValue::from_str(etag) {
+        resp.headers_mut().insert(header::ETAG, v);
+    }
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    resp
+}
+
+/// Runs a request against one pinned snapshot. Queries without credentials get an ETag from
+/// the snapshot version and the request, answer `304` to a matching `If-None-Match`, and come
+/// from the response cache when an identical one was answered from the same snapshot.
+async fn execute(shared: &Shared, headers: &HeaderMap, req: async_graphql::Request) -> Response {
+    let Ok(snapshot) = shared.app.store.pinned().await else {
+        // No snapshot could be built: let the schema report it as any internal error.
+        return GraphQLResponse::from(shared.app.schema.execute(req).await).into_response();
+    };
+    let today = chrono::Utc::now().date_naive();
+    let key = (!headers.contains_key(header::AUTHORIZATION) && cacheable(&req.query))
+        .then(|| CacheKey::new(snapshot.version, today, &req));
+    if let Some(key) = &key {
+        let etag = key.etag();
+        if not_modified(headers, &etag) {
+            return cached_response(StatusCode::NOT_MODIFIED, &etag, None);
+        }
+        if let Some(body) = shared.cache.as_ref().and_then(|c| c.get(key)) {
+            return cached_response(StatusCode::OK, &etag, Some(body));
+        }
+    }
+    let req = req.data(Pinned::to(snapshot)).data(Today(today));
+    let resp = shared.app.schema.execute(req).await;
+    match key {
+        Some(key) if resp.is_ok() => {
+            let body = match serde_json::to_vec(&resp) {
+                Ok(b) => axum::body::Bytes::from(b),
+                Err(_) => return GraphQLResponse::from(resp).into_response(),
+            };
+            if let Some(cache) = &shared.cache {
+                cache.insert(key.clone(), body.clone());
+            }
+            cached_response(StatusCode::OK, &key.etag(), Some(body))
+        }
+        _ => GraphQLResponse::from(resp).into_response(),
+    }
 }
 
 fn wants_html(headers: &HeaderMap) -> bool {
@@ -397,21 +481,22 @@ async fn graphql_get(
     if let Some(id) = request_id_of(&headers) {
         req = req.data(RequestId(id));
     }
-    GraphQLResponse::from(shared.app.schema.execute(req).await).into_response()
+    execute(&shared, &headers, req).await
 }
 
 /// 200 when the database answers, 503 otherwise.
 async fn health(State(shared): State<Shared>) -> Response {
     let probe = tokio::time::timeout(Duration::from_secs(3), crate::db::ping(&shared.app.db)).await;
+    let snapshot = shared.app.store.health();
     match probe {
         Ok(Ok(())) => (
             StatusCode::OK,
-            Json(json!({"status": "ok", "database": "ok"})),
+            Json(json!({"status": "ok", "database": "ok", "snapshot": snapshot})),
         )
             .into_response(),
         _ => (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"status": "unavailable", "database": "unreachable"})),
+            Json(json!({"status": "unavailable", "database": "unreachable", "snapshot": snapshot})),
         )
             .into_response(),
     }

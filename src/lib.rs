@@ -14,5 +14,7 @@ pub mod memberships;
 pub mod mergers;
 pub mod ord;
 pub mod reference_data;
+pub mod response_cache;
 pub mod seed;
+pub mod snapshot;
 pub mod sync;

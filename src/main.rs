@@ -419,10 +419,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 None => tracing::info!("ORD sync schedule off (set SYNC_EVERY to turn it on)"),
             }
-            let state = http::AppState {
-                schema: graphql::build_schema_full(conn.clone(), Some(ord), &settings.limits),
-                db: conn,
-            };
+            let state = http::AppState::new(conn, Some(ord), &settings.limits);
+            // Build the read model before listening, then follow other processes' writes.
+            state.store.refresh().await?;
+            let poll = std::time::Duration::from_millis(settings.snapshot_poll_ms.max(50));
+            state.store.spawn_watch(poll);
             http::serve(state, &settings).await?;
         }
     }

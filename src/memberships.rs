@@ -453,3 +453,12 @@ pub async fn ids_by_code<C: ConnectionTrait>(
         .map(|r| (r.code, r.id))
         .collect())
 }
+
+/// Every row of an edge, current and past (the snapshot reads the whole history).
+pub async fn all_rows<C: ConnectionTrait>(db: &C, edge: Edge) -> Result<Vec<Membership>, DbErr> {
+    let mut q = Query::select();
+    q.columns(["id", "child_id", "parent_id", "valid_from", "valid_to"].map(Alias::new))
+        .from(Alias::new(edge.table()))
+        .order_by(Alias::new("id"), Order::Asc);
+    fetch(db, &q).await
+}

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use common::{data, error_code, TestDb};
 use nhs_organisations::auth;
-use nhs_organisations::graphql::{build_schema_with, AppSchema};
+use nhs_organisations::graphql::AppSchema;
 use nhs_organisations::memberships::{self, Edge};
 use nhs_organisations::ord::{OrdClient, OrdConfig};
 use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, FromQueryResult, Statement};
@@ -117,7 +117,7 @@ struct Env {
 async fn env() -> Env {
     let t = TestDb::seeded().await;
     let ord = MockOrd::start().await;
-    let schema = build_schema_with(t.db.clone(), ord.client());
+    let schema = common::watched_app(t.db.clone(), Some(ord.client())).schema;
     let key = auth::create_key(&t.db, "merger-admin")
         .await
         .expect("admin key");
@@ -868,7 +868,14 @@ async fn the_command_line_mirrors_the_mutations() {
         .await
         .expect("run the binary");
     assert!(out.status.success(), "{out:?}");
-    assert_eq!(e.site("RVV99").await["trust"]["odsCode"], "RVV");
+    // Another process wrote: the server sees it within a second.
+    let second = std::time::Duration::from_secs(1);
+    assert!(
+        common::eventually(second, || async {
+            e.site("RVV99").await["trust"]["odsCode"] == "RVV"
+        })
+        .await
+    );
 
     // stdin is not a terminal: no prompt, the delete goes ahead.
     let out = run(&["merger", "delete", "RVV99"])
@@ -876,7 +883,7 @@ async fn the_command_line_mirrors_the_mutations() {
         .expect("run the binary");
     assert!(out.status.success(), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stdout).contains("RVV99 DELETED"));
-    assert_eq!(e.site("RVV99").await, Value::Null);
+    assert!(common::eventually(second, || async { e.site("RVV99").await == Value::Null }).await);
 
     // A code not applied: non-zero exit, one line on stderr.
     let out = run(&["merger", "delete", "RVV99", "--yes"])
@@ -897,9 +904,11 @@ async fn the_command_line_mirrors_the_mutations() {
         .await
         .expect("run the binary");
     assert!(out.status.success(), "{out:?}");
-    assert_eq!(
-        e.site("RVV01").await["paediatricDiabetesUnit"]["pzCode"],
-        "PZ041"
+    assert!(
+        common::eventually(second, || async {
+            e.site("RVV01").await["paediatricDiabetesUnit"]["pzCode"] == "PZ041"
+        })
+        .await
     );
     let log = change_log_rows(&e.t.db, "RVV01").await;
     assert!(log.iter().any(|l| l.0 == "cli" && l.1 == "merger"));

@@ -216,7 +216,7 @@ impl Env {
         let key = nhs_organisations::auth::create_key(&db.db, "sync-admin")
             .await
             .expect("admin key");
-        let schema = build_schema_with_ord(db.db.clone(), Some(ord.client.clone()));
+        let schema = common::watched_app(db.db.clone(), Some(ord.client.clone())).schema;
         Env {
             db,
             ord,
@@ -1495,7 +1495,13 @@ async fn the_command_prints_a_report_and_fails_with_one_line() {
     );
     // No progress bar when not on a terminal.
     assert!(!String::from_utf8_lossy(&out.stderr).contains("records"));
-    assert_eq!(env.org("RVV01").await["name"], "COMMAND NAME");
+    // Another process wrote: the server sees it within a second.
+    assert!(
+        common::eventually(std::time::Duration::from_secs(1), || async {
+            env.org("RVV01").await["name"] == "COMMAND NAME"
+        })
+        .await
+    );
     let log = sync_log(&env.db.db).await;
     assert!(log.iter().all(|r| r["actor"] == "cli"));
 

@@ -5,6 +5,7 @@ mod m20260101_000001_hierarchy;
 mod m20260102_000001_admin_keys;
 mod m20260103_000001_sync_runs;
 mod m20260103_000002_ord_successions;
+mod m20261201_000001_change_notify;
 
 pub struct Migrator;
 
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20260102_000001_admin_keys::Migration),
             Box::new(m20260103_000001_sync_runs::Migration),
             Box::new(m20260103_000002_ord_successions::Migration),
+            Box::new(m20261201_000001_change_notify::Migration),
         ]
     }
 }

@@ -134,7 +134,9 @@ impl MergerResult {
     /// The site as it is (or, in a dry run, would be) after the call; null when the code was
     /// not found or refused. A deleted site has no current memberships.
     async fn organisation(&self) -> Option<Organisation> {
-        self.site.clone().map(Organisation::from)
+        self.site
+            .clone()
+            .map(|m| (std::sync::Arc::new(m), chrono::Utc::now().date_naive()).into())
     }
 }
 

@@ -9,11 +9,14 @@ pub mod scalars;
 pub mod sync;
 pub mod types;
 
+use std::sync::Arc;
+
 use async_graphql::{EmptySubscription, MergedObject, Schema};
 use sea_orm::DatabaseConnection;
 
 use crate::config::QueryLimits;
 use crate::ord::OrdClient;
+use crate::snapshot::SnapshotStore;
 
 /// Changes to the hierarchy. Every mutation needs an admin key.
 #[derive(MergedObject, Default)]
@@ -47,21 +50,35 @@ pub fn build_schema_with_limits(db: DatabaseConnection, limits: &QueryLimits) ->
     build_schema_full(db, None, limits)
 }
 
-/// Builds the schema: database, optional ORD client, query limits.
+/// Builds the schema: database, optional ORD client, query limits (with a snapshot store of
+/// its own).
 pub fn build_schema_full(
+    db: DatabaseConnection,
+    ord: Option<OrdClient>,
+    limits: &QueryLimits,
+) -> AppSchema {
+    build_schema_over(SnapshotStore::new(db.clone()), db, ord, limits)
+}
+
+/// Builds the schema over a snapshot store (reads) and its database (writes).
+pub fn build_schema_over(
+    store: Arc<SnapshotStore>,
     db: DatabaseConnection,
     ord: Option<OrdClient>,
     limits: &QueryLimits,
 ) -> AppSchema {
     let mut builder = schema_builder()
         .extension(limits::DocumentLimits(limits.clone()))
-        .extension(loaders::PerRequestLoaders { db: db.clone() })
+        .extension(loaders::PerRequestLoaders {
+            store: store.clone(),
+        })
         .extension(errors::ErrorCodes)
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)
         .limit_recursive_depth(limits.max_recursion)
         .limit_directives(limits.max_directives)
-        .data(db);
+        .data(db)
+        .data(store);
     if let Some(ord) = ord {
         builder = builder.data(ord);
     }

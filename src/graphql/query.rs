@@ -1,9 +1,10 @@
-//! Query roots.
+//! Query roots: each answers from the request's pinned snapshot, as of `asOf` (default today).
 use async_graphql::{Context, InputObject, Object, Result};
 use sea_orm::DatabaseConnection;
 
 use super::limits::{list_cost, weight};
-use super::loaders::level;
+use super::loaders::{snapshot, today};
+use super::scalars::Date;
 use super::types::*;
 use crate::codes;
 use crate::directory::{self, Page};
@@ -11,6 +12,10 @@ use crate::entities::{
     country, integrated_care_board, local_health_board, london_borough, nhs_england_region,
     open_uk_network, paediatric_diabetes_network, paediatric_diabetes_unit,
 };
+use crate::errors::AppError;
+use std::sync::Arc;
+
+use crate::snapshot::{changes, Day, Kind, Snapshot};
 
 /// Filter on sites; all given conditions must hold.
 #[derive(InputObject, Default)]
@@ -40,23 +45,79 @@ fn db<'a>(ctx: &'a Context<'_>) -> Result<&'a DatabaseConnection> {
     ctx.data::<DatabaseConnection>()
 }
 
+/// The snapshot and the day a root answers for.
+async fn day(ctx: &Context<'_>, as_of: Option<Date>) -> Result<(Arc<Snapshot>, Day)> {
+    let s = snapshot(ctx).await?;
+    let day = directory::day(&s, as_of.map(|d| d.0), today(ctx))?;
+    Ok((s, day))
+}
+
+/// One record of a kind by a normalised code, wrapped for the day.
+async fn one<M: Kind, T: From<(Arc<M>, Day)>>(
+    ctx: &Context<'_>,
+    code: Result<String, AppError>,
+    as_of: Option<Date>,
+) -> Result<Option<T>> {
+    let code = code?;
+    let (s, day) = day(ctx, as_of).await?;
+    Ok(directory::by_code::<M>(&s, &code, day).map(|m| T::from((m, day))))
+}
+
+/// Every record of a kind on the day, in list order.
+async fn every<M: Kind, T: From<(Arc<M>, Day)>>(
+    ctx: &Context<'_>,
+    as_of: Option<Date>,
+) -> Result<Vec<T>> {
+    let (s, day) = day(ctx, as_of).await?;
+    Ok(on_day(directory::all::<M>(&s, day), day))
+}
+
 pub struct QueryRoot;
 
-/// Read access to the hierarchy. No credentials needed.
+/// Read access to the hierarchy. No credentials needed. Every root takes `asOf` (a day; default
+/// today) and everything below it answers as of that day.
 #[Object(name = "Query")]
 impl QueryRoot {
-    /// A current site by ODS code; null when unknown or deleted.
+    /// The first day the data describes; `asOf` cannot be earlier.
+    async fn history_starts_on(&self, ctx: &Context<'_>) -> Result<Date> {
+        Ok(Date(snapshot(ctx).await?.history_starts_on))
+    }
+
+    /// What differs between two days (`from` ≤ `to`): records opened and closed, renamed or
+    /// otherwise changed, and memberships moved.
+    #[graphql(complexity = "list_cost(weight::ALL_SITES, None, child_complexity)")]
+    async fn changes_between(
+        &self,
+        ctx: &Context<'_>,
+        from: Date,
+        to: Date,
+    ) -> Result<Vec<Difference>> {
+        let (s, from) = day(ctx, Some(from)).await?;
+        let (_, to) = day(ctx, Some(to)).await?;
+        if from > to {
+            return Err(AppError::BadUserInput(format!(
+                "`from` ({from}) must not be after `to` ({to})."
+            ))
+            .into());
+        }
+        Ok(changes::between(&s, from, to)
+            .into_iter()
+            .map(Into::into)
+            .collect())
+    }
+
+    /// A site by ODS code; null when unknown or not there on the day (e.g. deleted).
     async fn organisation(
         &self,
         ctx: &Context<'_>,
         ods_code: String,
+        as_of: Option<Date>,
     ) -> Result<Option<Organisation>> {
-        Ok(directory::organisation(db(ctx)?, &ods_code)
-            .await?
-            .map(Into::into))
+        let (s, day) = day(ctx, as_of).await?;
+        Ok(directory::organisation(&s, &ods_code, day)?.map(|m| (m, day).into()))
     }
 
-    /// Current sites, by name.
+    /// The sites there on the day, by name.
     #[graphql(complexity = "list_cost(weight::ALL_SITES, limit, child_complexity)")]
     async fn organisations(
         &self,
@@ -64,6 +125,7 @@ impl QueryRoot {
         filter: Option<OrganisationFilter>,
         limit: Option<i32>,
         offset: Option<i32>,
+        as_of: Option<Date>,
     ) -> Result<Vec<Organisation>> {
         let f = filter.unwrap_or_default();
         let filter = directory::OrganisationFilter {
@@ -72,14 +134,20 @@ impl QueryRoot {
             active: f.active,
             has_paediatric_diabetes_unit: f.has_paediatric_diabetes_unit,
         };
-        Ok(level(
-            directory::organisations(db(ctx)?, &filter, Page { limit, offset }).await?,
-        ))
+        let (s, day) = day(ctx, as_of).await?;
+        let list = directory::organisations(&s, &filter, Page { limit, offset }, day)?;
+        Ok(on_day(list, day))
     }
 
     /// A trust by ODS code; null when unknown.
-    async fn trust(&self, ctx: &Context<'_>, ods_code: String) -> Result<Option<Trust>> {
-        Ok(directory::trust(db(ctx)?, &ods_code).await?.map(Into::into))
+    async fn trust(
+        &self,
+        ctx: &Context<'_>,
+        ods_code: String,
+        as_of: Option<Date>,
+    ) -> Result<Option<Trust>> {
+        let (s, day) = day(ctx, as_of).await?;
+        Ok(directory::trust(&s, &ods_code, day)?.map(|m| (m, day).into()))
     }
 
     /// Trusts, by name.
@@ -90,6 +158,7 @@ impl QueryRoot {
         filter: Option<TrustFilter>,
         limit: Option<i32>,
         offset: Option<i32>,
+        as_of: Option<Date>,
     ) -> Result<Vec<Trust>> {
         let f = filter.unwrap_or_default();
         let filter = directory::TrustFilter {
@@ -97,9 +166,9 @@ impl QueryRoot {
             name_contains: f.name_contains,
             active: f.active,
         };
-        Ok(level(
-            directory::trusts(db(ctx)?, &filter, Page { limit, offset }).await?,
-        ))
+        let (s, day) = day(ctx, as_of).await?;
+        let list = directory::trusts(&s, &filter, Page { limit, offset }, day)?;
+        Ok(on_day(list, day))
     }
 
     /// A Welsh Local Health Board by ODS code; null when unknown.
@@ -107,27 +176,19 @@ impl QueryRoot {
         &self,
         ctx: &Context<'_>,
         ods_code: String,
+        as_of: Option<Date>,
     ) -> Result<Option<LocalHealthBoard>> {
-        let code = codes::ods_code(&ods_code)?;
-        Ok(directory::by_code::<local_health_board::Entity, _>(
-            db(ctx)?,
-            local_health_board::Column::OdsCode,
-            code,
-        )
-        .await?
-        .map(Into::into))
+        one::<local_health_board::Model, _>(ctx, codes::ods_code(&ods_code), as_of).await
     }
 
     /// All Welsh Local Health Boards, by name.
     #[graphql(complexity = "list_cost(weight::SHORT_NATIONAL, None, child_complexity)")]
-    async fn local_health_boards(&self, ctx: &Context<'_>) -> Result<Vec<LocalHealthBoard>> {
-        Ok(level(
-            directory::all::<local_health_board::Entity, _>(
-                db(ctx)?,
-                local_health_board::Column::Name,
-            )
-            .await?,
-        ))
+    async fn local_health_boards(
+        &self,
+        ctx: &Context<'_>,
+        as_of: Option<Date>,
+    ) -> Result<Vec<LocalHealthBoard>> {
+        every::<local_health_board::Model, _>(ctx, as_of).await
     }
 
     /// An Integrated Care Board by ODS code; null when unknown.
@@ -135,27 +196,19 @@ impl QueryRoot {
         &self,
         ctx: &Context<'_>,
         ods_code: String,
+        as_of: Option<Date>,
     ) -> Result<Option<IntegratedCareBoard>> {
-        let code = codes::ods_code(&ods_code)?;
-        Ok(directory::by_code::<integrated_care_board::Entity, _>(
-            db(ctx)?,
-            integrated_care_board::Column::OdsCode,
-            code,
-        )
-        .await?
-        .map(Into::into))
+        one::<integrated_care_board::Model, _>(ctx, codes::ods_code(&ods_code), as_of).await
     }
 
     /// All Integrated Care Boards, by name.
     #[graphql(complexity = "list_cost(weight::ALL_ICBS, None, child_complexity)")]
-    async fn integrated_care_boards(&self, ctx: &Context<'_>) -> Result<Vec<IntegratedCareBoard>> {
-        Ok(level(
-            directory::all::<integrated_care_board::Entity, _>(
-                db(ctx)?,
-                integrated_care_board::Column::Name,
-            )
-            .await?,
-        ))
+    async fn integrated_care_boards(
+        &self,
+        ctx: &Context<'_>,
+        as_of: Option<Date>,
+    ) -> Result<Vec<IntegratedCareBoard>> {
+        every::<integrated_care_board::Model, _>(ctx, as_of).await
     }
 
     /// An NHS England region by region code (e.g. Y56); null when unknown.
@@ -163,27 +216,19 @@ impl QueryRoot {
         &self,
         ctx: &Context<'_>,
         region_code: String,
+        as_of: Option<Date>,
     ) -> Result<Option<NhsEnglandRegion>> {
-        let code = codes::region_code(&region_code)?;
-        Ok(directory::by_code::<nhs_england_region::Entity, _>(
-            db(ctx)?,
-            nhs_england_region::Column::RegionCode,
-            code,
-        )
-        .await?
-        .map(Into::into))
+        one::<nhs_england_region::Model, _>(ctx, codes::region_code(&region_code), as_of).await
     }
 
     /// All NHS England regions, by name.
     #[graphql(complexity = "list_cost(weight::SHORT_NATIONAL, None, child_complexity)")]
-    async fn nhs_england_regions(&self, ctx: &Context<'_>) -> Result<Vec<NhsEnglandRegion>> {
-        Ok(level(
-            directory::all::<nhs_england_region::Entity, _>(
-                db(ctx)?,
-                nhs_england_region::Column::Name,
-            )
-            .await?,
-        ))
+    async fn nhs_england_regions(
+        &self,
+        ctx: &Context<'_>,
+        as_of: Option<Date>,
+    ) -> Result<Vec<NhsEnglandRegion>> {
+        every::<nhs_england_region::Model, _>(ctx, as_of).await
     }
 
     /// A Paediatric Diabetes Unit by PZ code; null when unknown.
@@ -191,15 +236,9 @@ impl QueryRoot {
         &self,
         ctx: &Context<'_>,
         pz_code: String,
+        as_of: Option<Date>,
     ) -> Result<Option<PaediatricDiabetesUnit>> {
-        let code = codes::pz_code(&pz_code)?;
-        Ok(directory::by_code::<paediatric_diabetes_unit::Entity, _>(
-            db(ctx)?,
-            paediatric_diabetes_unit::Column::PzCode,
-            code,
-        )
-        .await?
-        .map(Into::into))
+        one::<paediatric_diabetes_unit::Model, _>(ctx, codes::pz_code(&pz_code), as_of).await
     }
 
     /// All Paediatric Diabetes Units, by PZ code.
@@ -207,14 +246,9 @@ impl QueryRoot {
     async fn paediatric_diabetes_units(
         &self,
         ctx: &Context<'_>,
+        as_of: Option<Date>,
     ) -> Result<Vec<PaediatricDiabetesUnit>> {
-        Ok(level(
-            directory::all::<paediatric_diabetes_unit::Entity, _>(
-                db(ctx)?,
-                paediatric_diabetes_unit::Column::PzCode,
-            )
-            .await?,
-        ))
+        every::<paediatric_diabetes_unit::Model, _>(ctx, as_of).await
     }
 
     /// A paediatric diabetes network by PN code; null when unknown.
@@ -222,17 +256,9 @@ impl QueryRoot {
         &self,
         ctx: &Context<'_>,
         pn_code: String,
+        as_of: Option<Date>,
     ) -> Result<Option<PaediatricDiabetesNetwork>> {
-        let code = codes::pn_code(&pn_code)?;
-        Ok(
-            directory::by_code::<paediatric_diabetes_network::Entity, _>(
-                db(ctx)?,
-                paediatric_diabetes_network::Column::PnCode,
-                code,
-            )
-            .await?
-            .map(Into::into),
-        )
+        one::<paediatric_diabetes_network::Model, _>(ctx, codes::pn_code(&pn_code), as_of).await
     }
 
     /// All paediatric diabetes networks, by PN code.
@@ -240,14 +266,9 @@ impl QueryRoot {
     async fn paediatric_diabetes_networks(
         &self,
         ctx: &Context<'_>,
+        as_of: Option<Date>,
     ) -> Result<Vec<PaediatricDiabetesNetwork>> {
-        Ok(level(
-            directory::all::<paediatric_diabetes_network::Entity, _>(
-                db(ctx)?,
-                paediatric_diabetes_network::Column::PnCode,
-            )
-            .await?,
-        ))
+        every::<paediatric_diabetes_network::Model, _>(ctx, as_of).await
     }
 
     /// An OPEN UK network by code (e.g. BRPNF); null when unknown.
@@ -255,24 +276,19 @@ impl QueryRoot {
         &self,
         ctx: &Context<'_>,
         code: String,
+        as_of: Option<Date>,
     ) -> Result<Option<OpenUkNetwork>> {
-        let code = codes::network_code(&code)?;
-        Ok(directory::by_code::<open_uk_network::Entity, _>(
-            db(ctx)?,
-            open_uk_network::Column::Code,
-            code,
-        )
-        .await?
-        .map(Into::into))
+        one::<open_uk_network::Model, _>(ctx, codes::network_code(&code), as_of).await
     }
 
     /// All OPEN UK networks, by name.
     #[graphql(complexity = "list_cost(weight::NATIONAL, None, child_complexity)")]
-    async fn open_uk_networks(&self, ctx: &Context<'_>) -> Result<Vec<OpenUkNetwork>> {
-        Ok(level(
-            directory::all::<open_uk_network::Entity, _>(db(ctx)?, open_uk_network::Column::Name)
-                .await?,
-        ))
+    async fn open_uk_networks(
+        &self,
+        ctx: &Context<'_>,
+        as_of: Option<Date>,
+    ) -> Result<Vec<OpenUkNetwork>> {
+        every::<open_uk_network::Model, _>(ctx, as_of).await
     }
 
     /// A London borough by GSS code (E09...); null when unknown.
@@ -280,42 +296,35 @@ impl QueryRoot {
         &self,
         ctx: &Context<'_>,
         gss_code: String,
+        as_of: Option<Date>,
     ) -> Result<Option<LondonBorough>> {
-        let code = codes::gss_code(&gss_code)?;
-        Ok(directory::by_code::<london_borough::Entity, _>(
-            db(ctx)?,
-            london_borough::Column::GssCode,
-            code,
-        )
-        .await?
-        .map(Into::into))
+        one::<london_borough::Model, _>(ctx, codes::gss_code(&gss_code), as_of).await
     }
 
     /// All London boroughs, by name.
     #[graphql(complexity = "list_cost(weight::ALL_BOROUGHS, None, child_complexity)")]
-    async fn london_boroughs(&self, ctx: &Context<'_>) -> Result<Vec<LondonBorough>> {
-        Ok(level(
-            directory::all::<london_borough::Entity, _>(db(ctx)?, london_borough::Column::Name)
-                .await?,
-        ))
+    async fn london_boroughs(
+        &self,
+        ctx: &Context<'_>,
+        as_of: Option<Date>,
+    ) -> Result<Vec<LondonBorough>> {
+        every::<london_borough::Model, _>(ctx, as_of).await
     }
 
     /// A country by ONS code (e.g. E92000001); null when unknown.
-    async fn country(&self, ctx: &Context<'_>, code: String) -> Result<Option<Country>> {
-        let code = codes::gss_code(&code)?;
-        Ok(
-            directory::by_code::<country::Entity, _>(db(ctx)?, country::Column::Code, code)
-                .await?
-                .map(Into::into),
-        )
+    async fn country(
+        &self,
+        ctx: &Context<'_>,
+        code: String,
+        as_of: Option<Date>,
+    ) -> Result<Option<Country>> {
+        one::<country::Model, _>(ctx, codes::gss_code(&code), as_of).await
     }
 
     /// All countries, by name.
     #[graphql(complexity = "list_cost(weight::SHORT_NATIONAL, None, child_complexity)")]
-    async fn countries(&self, ctx: &Context<'_>) -> Result<Vec<Country>> {
-        Ok(level(
-            directory::all::<country::Entity, _>(db(ctx)?, country::Column::Name).await?,
-        ))
+    async fn countries(&self, ctx: &Context<'_>, as_of: Option<Date>) -> Result<Vec<Country>> {
+        every::<country::Model, _>(ctx, as_of).await
     }
 
     /// The change log, newest first (100 entries unless `limit` says otherwise): every write

@@ -1,118 +1,293 @@
-//! GraphQL object types: they map records and resolve edges through the loaders.
-use async_graphql::{ComplexObject, Context, Interface, Result, SimpleObject};
-
+//! GraphQL object types: each wraps a snapshot record as it was on the request's day and
+//! resolves edges through the loaders. No rules live here; derived edges come from
+//! `crate::directory`.
 use std::sync::Arc;
 
+use async_graphql::{Context, Enum, Interface, Object, Result, SimpleObject};
+
 use super::limits::{list_cost, weight};
-use super::loaders::{down, up, Group, Grouped};
+use super::loaders::{down, snapshot, up};
 use super::scalars::Date;
+use crate::directory;
 use crate::entities::{
     country, integrated_care_board, local_health_board, london_borough, nhs_england_region,
     open_uk_network, organisation, paediatric_diabetes_network, paediatric_diabetes_unit, trust,
 };
 use crate::memberships::Edge;
+use crate::snapshot::{self, edges, Day, Kind, Snapshot};
 
-/// A hospital or community site where children are cared for.
-#[derive(SimpleObject, Clone, Debug)]
-#[graphql(complex)]
-pub struct Organisation {
-    #[graphql(skip)]
-    pub id: i32,
-    #[graphql(skip)]
-    pub group: Arc<Group>,
-    /// ODS code of the site (upper case).
-    pub ods_code: String,
-    /// Name of the site.
-    pub name: String,
-    /// Website address.
-    pub website: Option<String>,
-    /// Telephone number.
-    pub telephone: Option<String>,
-    /// First address line.
-    pub address1: Option<String>,
-    /// Second address line.
-    pub address2: Option<String>,
-    /// Third address line.
-    pub address3: Option<String>,
-    /// Town or city.
-    pub city: Option<String>,
-    /// County.
-    pub county: Option<String>,
-    /// Postcode.
-    pub postcode: Option<String>,
-    /// Latitude (WGS84 decimal degrees).
-    pub latitude: Option<f64>,
-    /// Longitude (WGS84 decimal degrees).
-    pub longitude: Option<f64>,
-    /// False when ODS records the site as closed.
-    pub active: bool,
-    /// The date ODS last changed the record (from the ORD sync).
-    pub published_at: Option<Date>,
+/// Wraps records of a kind for the GraphQL layer, all on one day.
+pub fn on_day<M, T: From<(Arc<M>, Day)>>(
+    list: impl IntoIterator<Item = Arc<M>>,
+    day: Day,
+) -> Vec<T> {
+    list.into_iter().map(|m| T::from((m, day))).collect()
 }
 
-impl From<organisation::Model> for Organisation {
-    fn from(m: organisation::Model) -> Self {
-        Self {
-            id: m.id,
-            group: Group::single(m.id),
-            ods_code: m.ods_code,
-            name: m.name,
-            website: m.website,
-            telephone: m.telephone,
-            address1: m.address1,
-            address2: m.address2,
-            address3: m.address3,
-            city: m.city,
-            county: m.county,
-            postcode: m.postcode,
-            latitude: m.latitude,
-            longitude: m.longitude,
-            active: m.active,
-            published_at: m.published_at.map(Date),
+/// One record that succeeded another.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct Succession {
+    /// ODS code of the other record.
+    pub ods_code: String,
+    /// Its name, when we hold the record.
+    pub name: Option<String>,
+    /// The day the succession took effect, when known.
+    pub effective_on: Option<Date>,
+}
+
+fn successions(s: &Snapshot, list: Vec<&snapshot::Succession>, day: Day) -> Vec<Succession> {
+    list.into_iter()
+        .map(|l| Succession {
+            ods_code: l.code.clone(),
+            name: s.name_of(&l.code, day),
+            effective_on: l.effective_on.map(Date),
+        })
+        .collect()
+}
+
+/// One value an attribute held, and for which days.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct AttributePeriod {
+    /// The attribute, as the change log names it (e.g. `name`, `postcode`, `active`).
+    pub field: String,
+    /// Its value as text; null when it had none.
+    pub value: Option<String>,
+    /// First day it held this value.
+    pub valid_from: Date,
+    /// The day it stopped holding it (exclusive); null while it still does.
+    pub valid_to: Option<Date>,
+}
+
+fn attribute_history<M: Kind>(s: &Snapshot, id: i32) -> Vec<AttributePeriod> {
+    let Some(record) = M::table(s).get(id) else {
+        return Vec::new();
+    };
+    snapshot::attribute_history(record)
+        .into_iter()
+        .map(|a| AttributePeriod {
+            field: a.field,
+            value: match a.value {
+                serde_json::Value::Null => None,
+                serde_json::Value::String(s) => Some(s),
+                v => Some(v.to_string()),
+            },
+            valid_from: Date(a.period.from),
+            valid_to: a.period.to.map(Date),
+        })
+        .collect()
+}
+
+/// Which edge of the hierarchy a membership is on (child → parent).
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum MembershipEdge {
+    /// Site → NHS trust.
+    OrganisationTrust,
+    /// Site → Welsh Local Health Board.
+    OrganisationLocalHealthBoard,
+    /// Site → Integrated Care Board.
+    OrganisationIntegratedCareBoard,
+    /// Site → NHS England region.
+    OrganisationNhsEnglandRegion,
+    /// Site → Paediatric Diabetes Unit.
+    OrganisationPaediatricDiabetesUnit,
+    /// Site → OPEN UK network.
+    OrganisationOpenUkNetwork,
+    /// Site → London borough.
+    OrganisationLondonBorough,
+    /// Site → country.
+    OrganisationCountry,
+    /// Paediatric Diabetes Unit → diabetes network.
+    PaediatricDiabetesUnitNetwork,
+    /// Integrated Care Board → NHS England region.
+    IntegratedCareBoardRegion,
+}
+
+impl From<Edge> for MembershipEdge {
+    fn from(e: Edge) -> Self {
+        match e {
+            Edge::OrganisationTrust => Self::OrganisationTrust,
+            Edge::OrganisationLocalHealthBoard => Self::OrganisationLocalHealthBoard,
+            Edge::OrganisationIntegratedCareBoard => Self::OrganisationIntegratedCareBoard,
+            Edge::OrganisationNhsEnglandRegion => Self::OrganisationNhsEnglandRegion,
+            Edge::OrganisationPaediatricDiabetesUnit => Self::OrganisationPaediatricDiabetesUnit,
+            Edge::OrganisationOpenUkNetwork => Self::OrganisationOpenUkNetwork,
+            Edge::OrganisationLondonBorough => Self::OrganisationLondonBorough,
+            Edge::OrganisationCountry => Self::OrganisationCountry,
+            Edge::PaediatricDiabetesUnitNetwork => Self::PaediatricDiabetesUnitNetwork,
+            Edge::IntegratedCareBoardRegion => Self::IntegratedCareBoardRegion,
         }
     }
 }
 
-macro_rules! grouped {
-    ($($t:ident),*) => {$(
-        impl Grouped for $t {
-            fn with_group(mut self, group: Arc<Group>) -> Self {
-                self.group = group;
-                self
-            }
-        }
-    )*};
+/// A period in which a record belonged to another (a dated membership).
+#[derive(SimpleObject, Clone, Debug)]
+pub struct MembershipPeriod {
+    /// The edge.
+    pub edge: MembershipEdge,
+    /// Code of the record at the other end (the parent in `membershipHistory`, the member in
+    /// `memberHistory`).
+    pub code: String,
+    /// Its name on the last day of the period, when it has one.
+    pub name: Option<String>,
+    /// First day of the membership.
+    pub valid_from: Date,
+    /// The day it ended (exclusive); null while it lasts.
+    pub valid_to: Option<Date>,
 }
 
-grouped!(
-    Organisation,
-    Trust,
-    LocalHealthBoard,
-    IntegratedCareBoard,
-    NhsEnglandRegion,
-    PaediatricDiabetesUnit,
-    PaediatricDiabetesNetwork,
-    OpenUkNetwork,
-    LondonBorough,
-    Country
-);
+fn label_day(p: &snapshot::Period) -> Day {
+    p.to.and_then(|d| d.pred_opt())
+        .unwrap_or(p.from)
+        .max(p.from)
+}
 
-#[ComplexObject]
+/// The periods of a record's parents on the given edges (it is the child).
+fn membership_history(s: &Snapshot, id: i32, on: &[Edge]) -> Vec<MembershipPeriod> {
+    let mut out = Vec::new();
+    for &edge in on {
+        for m in s.edge(edge).of_child(id) {
+            if let Some((code, name)) = s.parent_label(edge, m.parent, label_day(&m.period)) {
+                out.push(MembershipPeriod {
+                    edge: edge.into(),
+                    code,
+                    name,
+                    valid_from: Date(m.period.from),
+                    valid_to: m.period.to.map(Date),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// The periods of a record's members on one edge (it is the parent), oldest first.
+fn member_history(s: &Snapshot, id: i32, edge: Edge) -> Vec<MembershipPeriod> {
+    s.edge(edge)
+        .of_parent(id)
+        .iter()
+        .filter_map(|m| {
+            let (code, name) = s.child_label(edge, m.child, label_day(&m.period))?;
+            Some(MembershipPeriod {
+                edge: edge.into(),
+                code,
+                name,
+                valid_from: Date(m.period.from),
+                valid_to: m.period.to.map(Date),
+            })
+        })
+        .collect()
+}
+
+const SITE_EDGES: [Edge; 8] = [
+    Edge::OrganisationTrust,
+    Edge::OrganisationLocalHealthBoard,
+    Edge::OrganisationIntegratedCareBoard,
+    Edge::OrganisationNhsEnglandRegion,
+    Edge::OrganisationPaediatricDiabetesUnit,
+    Edge::OrganisationOpenUkNetwork,
+    Edge::OrganisationLondonBorough,
+    Edge::OrganisationCountry,
+];
+
+/// A hospital or community site where children are cared for.
+#[derive(Clone, Debug)]
+pub struct Organisation {
+    pub rec: Arc<organisation::Model>,
+    pub day: Day,
+}
+
+impl From<(Arc<organisation::Model>, Day)> for Organisation {
+    fn from((rec, day): (Arc<organisation::Model>, Day)) -> Self {
+        Self { rec, day }
+    }
+}
+/// A hospital or community site where children are cared for.
+#[Object]
 impl Organisation {
+    /// ODS code of the site (upper case).
+    async fn ods_code(&self) -> &String {
+        &self.rec.ods_code
+    }
+
+    /// Name of the site.
+    async fn name(&self) -> &String {
+        &self.rec.name
+    }
+
+    /// Website address.
+    async fn website(&self) -> Option<&String> {
+        self.rec.website.as_ref()
+    }
+
+    /// Telephone number.
+    async fn telephone(&self) -> Option<&String> {
+        self.rec.telephone.as_ref()
+    }
+
+    /// First address line.
+    async fn address1(&self) -> Option<&String> {
+        self.rec.address1.as_ref()
+    }
+
+    /// Second address line.
+    async fn address2(&self) -> Option<&String> {
+        self.rec.address2.as_ref()
+    }
+
+    /// Third address line.
+    async fn address3(&self) -> Option<&String> {
+        self.rec.address3.as_ref()
+    }
+
+    /// Town or city.
+    async fn city(&self) -> Option<&String> {
+        self.rec.city.as_ref()
+    }
+
+    /// County.
+    async fn county(&self) -> Option<&String> {
+        self.rec.county.as_ref()
+    }
+
+    /// Postcode.
+    async fn postcode(&self) -> Option<&String> {
+        self.rec.postcode.as_ref()
+    }
+
+    /// Latitude (WGS84 decimal degrees).
+    async fn latitude(&self) -> Option<f64> {
+        self.rec.latitude
+    }
+
+    /// Longitude (WGS84 decimal degrees).
+    async fn longitude(&self) -> Option<f64> {
+        self.rec.longitude
+    }
+
+    /// False when ODS records the site as closed.
+    async fn active(&self) -> bool {
+        self.rec.active
+    }
+
+    /// The date ODS last changed the record (from the ORD sync).
+    async fn published_at(&self) -> Option<Date> {
+        self.rec.published_at.map(Date)
+    }
+
     /// The NHS trust that runs the site (English and Jersey sites).
     async fn trust(&self, ctx: &Context<'_>) -> Result<Option<Trust>> {
-        up::<trust::Model, _>(ctx, &self.group, Edge::OrganisationTrust, self.id).await
+        Ok(up(ctx, edges::SITE_TRUST, self.rec.id, self.day)
+            .await?
+            .map(|m| (m, self.day).into()))
     }
 
     /// The Local Health Board that runs the site (Welsh sites).
     async fn local_health_board(&self, ctx: &Context<'_>) -> Result<Option<LocalHealthBoard>> {
-        up::<local_health_board::Model, _>(
-            ctx,
-            &self.group,
-            Edge::OrganisationLocalHealthBoard,
-            self.id,
+        Ok(
+            up(ctx, edges::SITE_LOCAL_HEALTH_BOARD, self.rec.id, self.day)
+                .await?
+                .map(|m| (m, self.day).into()),
         )
-        .await
     }
 
     /// The trust or Local Health Board that runs the site.
@@ -131,24 +306,23 @@ impl Organisation {
         &self,
         ctx: &Context<'_>,
     ) -> Result<Option<IntegratedCareBoard>> {
-        up::<integrated_care_board::Model, _>(
+        Ok(up(
             ctx,
-            &self.group,
-            Edge::OrganisationIntegratedCareBoard,
-            self.id,
+            edges::SITE_INTEGRATED_CARE_BOARD,
+            self.rec.id,
+            self.day,
         )
-        .await
+        .await?
+        .map(|m| (m, self.day).into()))
     }
 
     /// The NHS England region the site belongs to (English sites).
     async fn nhs_england_region(&self, ctx: &Context<'_>) -> Result<Option<NhsEnglandRegion>> {
-        up::<nhs_england_region::Model, _>(
-            ctx,
-            &self.group,
-            Edge::OrganisationNhsEnglandRegion,
-            self.id,
+        Ok(
+            up(ctx, edges::SITE_NHS_ENGLAND_REGION, self.rec.id, self.day)
+                .await?
+                .map(|m| (m, self.day).into()),
         )
-        .await
     }
 
     /// The Paediatric Diabetes Unit the site is part of.
@@ -156,30 +330,74 @@ impl Organisation {
         &self,
         ctx: &Context<'_>,
     ) -> Result<Option<PaediatricDiabetesUnit>> {
-        up::<paediatric_diabetes_unit::Model, _>(
+        Ok(up(
             ctx,
-            &self.group,
-            Edge::OrganisationPaediatricDiabetesUnit,
-            self.id,
+            edges::SITE_PAEDIATRIC_DIABETES_UNIT,
+            self.rec.id,
+            self.day,
         )
-        .await
+        .await?
+        .map(|m| (m, self.day).into()))
     }
 
     /// The OPEN UK paediatric epilepsy network of the site.
     async fn open_uk_network(&self, ctx: &Context<'_>) -> Result<Option<OpenUkNetwork>> {
-        up::<open_uk_network::Model, _>(ctx, &self.group, Edge::OrganisationOpenUkNetwork, self.id)
-            .await
+        Ok(up(ctx, edges::SITE_OPEN_UK_NETWORK, self.rec.id, self.day)
+            .await?
+            .map(|m| (m, self.day).into()))
     }
 
     /// The London borough the site is in (London sites).
     async fn london_borough(&self, ctx: &Context<'_>) -> Result<Option<LondonBorough>> {
-        up::<london_borough::Model, _>(ctx, &self.group, Edge::OrganisationLondonBorough, self.id)
-            .await
+        Ok(up(ctx, edges::SITE_LONDON_BOROUGH, self.rec.id, self.day)
+            .await?
+            .map(|m| (m, self.day).into()))
     }
 
     /// The country the site is in.
     async fn country(&self, ctx: &Context<'_>) -> Result<Option<Country>> {
-        up::<country::Model, _>(ctx, &self.group, Edge::OrganisationCountry, self.id).await
+        Ok(up(ctx, edges::SITE_COUNTRY, self.rec.id, self.day)
+            .await?
+            .map(|m| (m, self.day).into()))
+    }
+
+    /// Every membership the site has had (trust, board, ICB, region, unit, network, borough,
+    /// country), oldest first per edge.
+    async fn membership_history(&self, ctx: &Context<'_>) -> Result<Vec<MembershipPeriod>> {
+        Ok(membership_history(
+            snapshot(ctx).await?.as_ref(),
+            self.rec.id,
+            &SITE_EDGES,
+        ))
+    }
+
+    /// Records this one succeeded (ORD successions and mergers), as known on the day.
+    async fn predecessors(&self, ctx: &Context<'_>) -> Result<Vec<Succession>> {
+        let s = &snapshot(ctx).await?;
+        Ok(successions(
+            s,
+            s.predecessors_of(self.rec.code(), self.day),
+            self.day,
+        ))
+    }
+
+    /// Records that succeeded this one, as known on the day.
+    async fn successors(&self, ctx: &Context<'_>) -> Result<Vec<Succession>> {
+        let s = &snapshot(ctx).await?;
+        Ok(successions(
+            s,
+            s.successors_of(self.rec.code(), self.day),
+            self.day,
+        ))
+    }
+
+    /// Every value each attribute has held, with its dates (the whole history, whatever the
+    /// day asked about).
+    async fn attribute_history(&self, ctx: &Context<'_>) -> Result<Vec<AttributePeriod>> {
+        Ok(attribute_history::<organisation::Model>(
+            snapshot(ctx).await?.as_ref(),
+            self.rec.id,
+        ))
     }
 }
 
@@ -205,311 +423,371 @@ pub enum ParentOrganisation {
 }
 
 /// An NHS trust: the parent of English (and Jersey) sites.
-#[derive(SimpleObject, Clone, Debug)]
-#[graphql(complex)]
+#[derive(Clone, Debug)]
 pub struct Trust {
-    #[graphql(skip)]
-    pub id: i32,
-    #[graphql(skip)]
-    pub group: Arc<Group>,
-    /// ODS code of the trust.
-    pub ods_code: String,
-    /// Name of the trust.
-    pub name: String,
-    /// First line of the registered address.
-    pub address_line1: Option<String>,
-    /// Second line of the registered address.
-    pub address_line2: Option<String>,
-    /// Town of the registered address.
-    pub town: Option<String>,
-    /// Postcode of the registered address.
-    pub postcode: Option<String>,
-    /// Country as ODS writes it (e.g. ENGLAND).
-    pub country: Option<String>,
-    /// Telephone number.
-    pub telephone: Option<String>,
-    /// Website address.
-    pub website: Option<String>,
-    /// False when ODS records the trust as closed.
-    pub active: bool,
-    /// The date ODS last changed the record (from the ORD sync).
-    pub published_at: Option<Date>,
+    pub rec: Arc<trust::Model>,
+    pub day: Day,
 }
 
-impl From<trust::Model> for Trust {
-    fn from(m: trust::Model) -> Self {
-        Self {
-            id: m.id,
-            group: Group::single(m.id),
-            ods_code: m.ods_code,
-            name: m.name,
-            address_line1: m.address_line1,
-            address_line2: m.address_line2,
-            town: m.town,
-            postcode: m.postcode,
-            country: m.country,
-            telephone: m.telephone,
-            website: m.website,
-            active: m.active,
-            published_at: m.published_at.map(Date),
-        }
+impl From<(Arc<trust::Model>, Day)> for Trust {
+    fn from((rec, day): (Arc<trust::Model>, Day)) -> Self {
+        Self { rec, day }
     }
 }
-
-#[ComplexObject]
+/// An NHS trust: the parent of English (and Jersey) sites.
+#[Object]
 impl Trust {
+    /// ODS code of the trust.
+    async fn ods_code(&self) -> &String {
+        &self.rec.ods_code
+    }
+
+    /// Name of the trust.
+    async fn name(&self) -> &String {
+        &self.rec.name
+    }
+
+    /// First line of the registered address.
+    async fn address_line1(&self) -> Option<&String> {
+        self.rec.address_line1.as_ref()
+    }
+
+    /// Second line of the registered address.
+    async fn address_line2(&self) -> Option<&String> {
+        self.rec.address_line2.as_ref()
+    }
+
+    /// Town of the registered address.
+    async fn town(&self) -> Option<&String> {
+        self.rec.town.as_ref()
+    }
+
+    /// Postcode of the registered address.
+    async fn postcode(&self) -> Option<&String> {
+        self.rec.postcode.as_ref()
+    }
+
+    /// Country as ODS writes it (e.g. ENGLAND).
+    async fn country(&self) -> Option<&String> {
+        self.rec.country.as_ref()
+    }
+
+    /// Telephone number.
+    async fn telephone(&self) -> Option<&String> {
+        self.rec.telephone.as_ref()
+    }
+
+    /// Website address.
+    async fn website(&self) -> Option<&String> {
+        self.rec.website.as_ref()
+    }
+
+    /// False when ODS records the trust as closed.
+    async fn active(&self) -> bool {
+        self.rec.active
+    }
+
+    /// The date ODS last changed the record (from the ORD sync).
+    async fn published_at(&self) -> Option<Date> {
+        self.rec.published_at.map(Date)
+    }
+
     /// The current sites the trust runs, by name.
     #[graphql(complexity = "list_cost(weight::FEW_SITES, None, child_complexity)")]
     async fn organisations(&self, ctx: &Context<'_>) -> Result<Vec<Organisation>> {
-        down::<organisation::Model, _>(ctx, &self.group, Edge::OrganisationTrust, self.id).await
+        let list = down(ctx, edges::SITE_TRUST, self.rec.id, self.day).await?;
+        Ok(on_day(list.iter().cloned(), self.day))
+    }
+
+    /// Every period in which a site belonged to the trust, oldest first.
+    async fn member_history(&self, ctx: &Context<'_>) -> Result<Vec<MembershipPeriod>> {
+        Ok(member_history(
+            snapshot(ctx).await?.as_ref(),
+            self.rec.id,
+            Edge::OrganisationTrust,
+        ))
+    }
+
+    /// Records this one succeeded (ORD successions and mergers), as known on the day.
+    async fn predecessors(&self, ctx: &Context<'_>) -> Result<Vec<Succession>> {
+        let s = &snapshot(ctx).await?;
+        Ok(successions(
+            s,
+            s.predecessors_of(self.rec.code(), self.day),
+            self.day,
+        ))
+    }
+
+    /// Records that succeeded this one, as known on the day.
+    async fn successors(&self, ctx: &Context<'_>) -> Result<Vec<Succession>> {
+        let s = &snapshot(ctx).await?;
+        Ok(successions(
+            s,
+            s.successors_of(self.rec.code(), self.day),
+            self.day,
+        ))
+    }
+
+    /// Every value each attribute has held, with its dates (the whole history, whatever the
+    /// day asked about).
+    async fn attribute_history(&self, ctx: &Context<'_>) -> Result<Vec<AttributePeriod>> {
+        Ok(attribute_history::<trust::Model>(
+            snapshot(ctx).await?.as_ref(),
+            self.rec.id,
+        ))
     }
 }
 
 /// A Welsh Local Health Board: the parent of Welsh sites.
-#[derive(SimpleObject, Clone, Debug)]
-#[graphql(complex)]
+#[derive(Clone, Debug)]
 pub struct LocalHealthBoard {
-    #[graphql(skip)]
-    pub id: i32,
-    #[graphql(skip)]
-    pub group: Arc<Group>,
-    /// ODS code of the board (7A1..7A7).
-    pub ods_code: String,
-    /// Name of the board.
-    pub name: String,
-    /// Welsh name of the board.
-    pub welsh_name: Option<String>,
-    /// ONS code of the board's boundary (LHB22CD).
-    pub boundary_identifier: Option<String>,
+    pub rec: Arc<local_health_board::Model>,
+    pub day: Day,
 }
 
-impl From<local_health_board::Model> for LocalHealthBoard {
-    fn from(m: local_health_board::Model) -> Self {
-        Self {
-            id: m.id,
-            group: Group::single(m.id),
-            ods_code: m.ods_code,
-            name: m.name,
-            welsh_name: m.welsh_name,
-            boundary_identifier: m.boundary_identifier,
-        }
+impl From<(Arc<local_health_board::Model>, Day)> for LocalHealthBoard {
+    fn from((rec, day): (Arc<local_health_board::Model>, Day)) -> Self {
+        Self { rec, day }
     }
 }
-
-#[ComplexObject]
+/// A Welsh Local Health Board: the parent of Welsh sites.
+#[Object]
 impl LocalHealthBoard {
+    /// ODS code of the board (7A1..7A7).
+    async fn ods_code(&self) -> &String {
+        &self.rec.ods_code
+    }
+
+    /// Name of the board.
+    async fn name(&self) -> &String {
+        &self.rec.name
+    }
+
+    /// Welsh name of the board.
+    async fn welsh_name(&self) -> Option<&String> {
+        self.rec.welsh_name.as_ref()
+    }
+
+    /// ONS code of the board's boundary (LHB22CD).
+    async fn boundary_identifier(&self) -> Option<&String> {
+        self.rec.boundary_identifier.as_ref()
+    }
+
     /// The current sites the board runs, by name.
     #[graphql(complexity = "list_cost(weight::FEW_SITES, None, child_complexity)")]
     async fn organisations(&self, ctx: &Context<'_>) -> Result<Vec<Organisation>> {
-        down::<organisation::Model, _>(
-            ctx,
-            &self.group,
-            Edge::OrganisationLocalHealthBoard,
-            self.id,
-        )
-        .await
+        let list = down(ctx, edges::SITE_LOCAL_HEALTH_BOARD, self.rec.id, self.day).await?;
+        Ok(on_day(list.iter().cloned(), self.day))
     }
 }
 
 /// An English Integrated Care Board.
-#[derive(SimpleObject, Clone, Debug)]
-#[graphql(complex)]
+#[derive(Clone, Debug)]
 pub struct IntegratedCareBoard {
-    #[graphql(skip)]
-    pub id: i32,
-    #[graphql(skip)]
-    pub group: Arc<Group>,
-    /// ODS code of the ICB (Qxx).
-    pub ods_code: String,
-    /// Name of the ICB.
-    pub name: String,
-    /// ONS code of the ICB's boundary (ICB23CD).
-    pub boundary_identifier: Option<String>,
+    pub rec: Arc<integrated_care_board::Model>,
+    pub day: Day,
 }
 
-impl From<integrated_care_board::Model> for IntegratedCareBoard {
-    fn from(m: integrated_care_board::Model) -> Self {
-        Self {
-            id: m.id,
-            group: Group::single(m.id),
-            ods_code: m.ods_code,
-            name: m.name,
-            boundary_identifier: m.boundary_identifier,
-        }
+impl From<(Arc<integrated_care_board::Model>, Day)> for IntegratedCareBoard {
+    fn from((rec, day): (Arc<integrated_care_board::Model>, Day)) -> Self {
+        Self { rec, day }
     }
 }
-
-#[ComplexObject]
+/// An English Integrated Care Board.
+#[Object]
 impl IntegratedCareBoard {
+    /// ODS code of the ICB (Qxx).
+    async fn ods_code(&self) -> &String {
+        &self.rec.ods_code
+    }
+
+    /// Name of the ICB.
+    async fn name(&self) -> &String {
+        &self.rec.name
+    }
+
+    /// ONS code of the ICB's boundary (ICB23CD).
+    async fn boundary_identifier(&self) -> Option<&String> {
+        self.rec.boundary_identifier.as_ref()
+    }
+
     /// The NHS England region the ICB belongs to.
     async fn nhs_england_region(&self, ctx: &Context<'_>) -> Result<Option<NhsEnglandRegion>> {
-        up::<nhs_england_region::Model, _>(
-            ctx,
-            &self.group,
-            Edge::IntegratedCareBoardRegion,
-            self.id,
-        )
-        .await
+        Ok(up(ctx, edges::BOARD_REGION, self.rec.id, self.day)
+            .await?
+            .map(|m| (m, self.day).into()))
     }
 
     /// The current sites in the ICB, by name.
     #[graphql(complexity = "list_cost(weight::ICB_SITES, None, child_complexity)")]
     async fn organisations(&self, ctx: &Context<'_>) -> Result<Vec<Organisation>> {
-        down::<organisation::Model, _>(
+        let list = down(
             ctx,
-            &self.group,
-            Edge::OrganisationIntegratedCareBoard,
-            self.id,
+            edges::SITE_INTEGRATED_CARE_BOARD,
+            self.rec.id,
+            self.day,
         )
-        .await
+        .await?;
+        Ok(on_day(list.iter().cloned(), self.day))
     }
 
     /// The trusts that run the ICB's current sites, by name.
     #[graphql(complexity = "list_cost(weight::ICB_TRUSTS, None, child_complexity)")]
     async fn trusts(&self, ctx: &Context<'_>) -> Result<Vec<Trust>> {
-        let sites: Vec<Organisation> = down::<organisation::Model, _>(
-            ctx,
-            &self.group,
+        Ok(on_day(
+            directory::board_trusts(snapshot(ctx).await?.as_ref(), self.rec.id, self.day),
+            self.day,
+        ))
+    }
+
+    /// Every region the ICB has belonged to, oldest first.
+    async fn membership_history(&self, ctx: &Context<'_>) -> Result<Vec<MembershipPeriod>> {
+        Ok(membership_history(
+            snapshot(ctx).await?.as_ref(),
+            self.rec.id,
+            &[Edge::IntegratedCareBoardRegion],
+        ))
+    }
+
+    /// Every period in which a site belonged to the ICB, oldest first.
+    async fn member_history(&self, ctx: &Context<'_>) -> Result<Vec<MembershipPeriod>> {
+        Ok(member_history(
+            snapshot(ctx).await?.as_ref(),
+            self.rec.id,
             Edge::OrganisationIntegratedCareBoard,
-            self.id,
-        )
-        .await?;
-        let mut trusts: Vec<Trust> = Vec::new();
-        for site in &sites {
-            if let Some(t) = site.trust(ctx).await? {
-                if !trusts.iter().any(|x| x.id == t.id) {
-                    trusts.push(t);
-                }
-            }
-        }
-        trusts.sort_by(|a, b| (&a.name, &a.ods_code).cmp(&(&b.name, &b.ods_code)));
-        Ok(trusts)
+        ))
+    }
+
+    /// Records this one succeeded (ORD successions and mergers), as known on the day.
+    async fn predecessors(&self, ctx: &Context<'_>) -> Result<Vec<Succession>> {
+        let s = &snapshot(ctx).await?;
+        Ok(successions(
+            s,
+            s.predecessors_of(self.rec.code(), self.day),
+            self.day,
+        ))
+    }
+
+    /// Records that succeeded this one, as known on the day.
+    async fn successors(&self, ctx: &Context<'_>) -> Result<Vec<Succession>> {
+        let s = &snapshot(ctx).await?;
+        Ok(successions(
+            s,
+            s.successors_of(self.rec.code(), self.day),
+            self.day,
+        ))
+    }
+
+    /// Every value each attribute has held, with its dates (the whole history, whatever the
+    /// day asked about).
+    async fn attribute_history(&self, ctx: &Context<'_>) -> Result<Vec<AttributePeriod>> {
+        Ok(attribute_history::<integrated_care_board::Model>(
+            snapshot(ctx).await?.as_ref(),
+            self.rec.id,
+        ))
     }
 }
 
 /// An NHS England region.
-#[derive(SimpleObject, Clone, Debug)]
-#[graphql(complex)]
+#[derive(Clone, Debug)]
 pub struct NhsEnglandRegion {
-    #[graphql(skip)]
-    pub id: i32,
-    #[graphql(skip)]
-    pub group: Arc<Group>,
-    /// Region code (Y56..Y63).
-    pub region_code: String,
-    /// Name of the region.
-    pub name: String,
-    /// ONS code of the region's boundary (NHSER22CD).
-    pub boundary_identifier: Option<String>,
+    pub rec: Arc<nhs_england_region::Model>,
+    pub day: Day,
 }
 
-impl From<nhs_england_region::Model> for NhsEnglandRegion {
-    fn from(m: nhs_england_region::Model) -> Self {
-        Self {
-            id: m.id,
-            group: Group::single(m.id),
-            region_code: m.region_code,
-            name: m.name,
-            boundary_identifier: m.boundary_identifier,
-        }
+impl From<(Arc<nhs_england_region::Model>, Day)> for NhsEnglandRegion {
+    fn from((rec, day): (Arc<nhs_england_region::Model>, Day)) -> Self {
+        Self { rec, day }
     }
 }
-
-#[ComplexObject]
+/// An NHS England region.
+#[Object]
 impl NhsEnglandRegion {
+    /// Region code (Y56..Y63).
+    async fn region_code(&self) -> &String {
+        &self.rec.region_code
+    }
+
+    /// Name of the region.
+    async fn name(&self) -> &String {
+        &self.rec.name
+    }
+
+    /// ONS code of the region's boundary (NHSER22CD).
+    async fn boundary_identifier(&self) -> Option<&String> {
+        self.rec.boundary_identifier.as_ref()
+    }
+
     /// The ICBs in the region, by name.
     #[graphql(complexity = "list_cost(weight::REGION_ICBS, None, child_complexity)")]
     async fn integrated_care_boards(&self, ctx: &Context<'_>) -> Result<Vec<IntegratedCareBoard>> {
-        down::<integrated_care_board::Model, _>(
-            ctx,
-            &self.group,
-            Edge::IntegratedCareBoardRegion,
-            self.id,
-        )
-        .await
+        let list = down(ctx, edges::BOARD_REGION, self.rec.id, self.day).await?;
+        Ok(on_day(list.iter().cloned(), self.day))
     }
 
     /// The current sites in the region, by name.
     #[graphql(complexity = "list_cost(weight::REGION_SITES, None, child_complexity)")]
     async fn organisations(&self, ctx: &Context<'_>) -> Result<Vec<Organisation>> {
-        down::<organisation::Model, _>(
-            ctx,
-            &self.group,
-            Edge::OrganisationNhsEnglandRegion,
-            self.id,
-        )
-        .await
+        let list = down(ctx, edges::SITE_NHS_ENGLAND_REGION, self.rec.id, self.day).await?;
+        Ok(on_day(list.iter().cloned(), self.day))
     }
 }
 
 /// A Paediatric Diabetes Unit (NPDA PZ code): one or more sites that run a children's
 /// diabetes service together.
-#[derive(SimpleObject, Clone, Debug)]
-#[graphql(complex)]
+#[derive(Clone, Debug)]
 pub struct PaediatricDiabetesUnit {
-    #[graphql(skip)]
-    pub id: i32,
-    #[graphql(skip)]
-    pub group: Arc<Group>,
-    #[graphql(skip)]
-    pub lead_organisation_id: Option<i32>,
-    /// PZ code of the unit.
-    pub pz_code: String,
+    pub rec: Arc<paediatric_diabetes_unit::Model>,
+    pub day: Day,
 }
 
-impl From<paediatric_diabetes_unit::Model> for PaediatricDiabetesUnit {
-    fn from(m: paediatric_diabetes_unit::Model) -> Self {
-        Self {
-            id: m.id,
-            group: Group::single(m.id),
-            lead_organisation_id: m.lead_organisation_id,
-            pz_code: m.pz_code,
-        }
+impl From<(Arc<paediatric_diabetes_unit::Model>, Day)> for PaediatricDiabetesUnit {
+    fn from((rec, day): (Arc<paediatric_diabetes_unit::Model>, Day)) -> Self {
+        Self { rec, day }
     }
 }
-
-#[ComplexObject]
+/// A Paediatric Diabetes Unit (NPDA PZ code): one or more sites that run a children's
+/// diabetes service together.
+#[Object]
 impl PaediatricDiabetesUnit {
+    /// PZ code of the unit.
+    async fn pz_code(&self) -> &String {
+        &self.rec.pz_code
+    }
+
     /// The diabetes network the unit belongs to.
     async fn paediatric_diabetes_network(
         &self,
         ctx: &Context<'_>,
     ) -> Result<Option<PaediatricDiabetesNetwork>> {
-        up::<paediatric_diabetes_network::Model, _>(
-            ctx,
-            &self.group,
-            Edge::PaediatricDiabetesUnitNetwork,
-            self.id,
-        )
-        .await
+        Ok(up(ctx, edges::UNIT_NETWORK, self.rec.id, self.day)
+            .await?
+            .map(|m| (m, self.day).into()))
     }
 
     /// The current sites of the unit, by name.
     #[graphql(complexity = "list_cost(weight::FEW_SITES, None, child_complexity)")]
     async fn organisations(&self, ctx: &Context<'_>) -> Result<Vec<Organisation>> {
-        down::<organisation::Model, _>(
+        let list = down(
             ctx,
-            &self.group,
-            Edge::OrganisationPaediatricDiabetesUnit,
-            self.id,
+            edges::SITE_PAEDIATRIC_DIABETES_UNIT,
+            self.rec.id,
+            self.day,
         )
-        .await
+        .await?;
+        Ok(on_day(list.iter().cloned(), self.day))
     }
 
     /// The lead site: the named lead while it is a current site, else the first site by name.
     async fn primary_organisation(&self, ctx: &Context<'_>) -> Result<Option<Organisation>> {
-        let sites: Vec<Organisation> = down::<organisation::Model, _>(
+        let sites = down(
             ctx,
-            &self.group,
-            Edge::OrganisationPaediatricDiabetesUnit,
-            self.id,
+            edges::SITE_PAEDIATRIC_DIABETES_UNIT,
+            self.rec.id,
+            self.day,
         )
         .await?;
-        let lead = sites
-            .iter()
-            .position(|s| Some(s.id) == self.lead_organisation_id)
-            .unwrap_or(0);
-        Ok(sites.into_iter().nth(lead))
+        Ok(directory::primary_site(&self.rec, &sites).map(|m| (m.clone(), self.day).into()))
     }
 
     /// The trust or board that runs the lead site.
@@ -519,161 +797,202 @@ impl PaediatricDiabetesUnit {
             None => Ok(None),
         }
     }
-}
 
-/// A paediatric diabetes network (PN code, assigned by RCPCH).
-#[derive(SimpleObject, Clone, Debug)]
-#[graphql(complex)]
-pub struct PaediatricDiabetesNetwork {
-    #[graphql(skip)]
-    pub id: i32,
-    #[graphql(skip)]
-    pub group: Arc<Group>,
-    /// PN code of the network.
-    pub pn_code: String,
-    /// Name of the network.
-    pub name: String,
-}
+    /// Every network the unit has belonged to, oldest first.
+    async fn membership_history(&self, ctx: &Context<'_>) -> Result<Vec<MembershipPeriod>> {
+        Ok(membership_history(
+            snapshot(ctx).await?.as_ref(),
+            self.rec.id,
+            &[Edge::PaediatricDiabetesUnitNetwork],
+        ))
+    }
 
-impl From<paediatric_diabetes_network::Model> for PaediatricDiabetesNetwork {
-    fn from(m: paediatric_diabetes_network::Model) -> Self {
-        Self {
-            id: m.id,
-            group: Group::single(m.id),
-            pn_code: m.pn_code,
-            name: m.name,
-        }
+    /// Every period in which a site belonged to the unit, oldest first.
+    async fn member_history(&self, ctx: &Context<'_>) -> Result<Vec<MembershipPeriod>> {
+        Ok(member_history(
+            snapshot(ctx).await?.as_ref(),
+            self.rec.id,
+            Edge::OrganisationPaediatricDiabetesUnit,
+        ))
+    }
+
+    /// Records this one succeeded (ORD successions and mergers), as known on the day.
+    async fn predecessors(&self, ctx: &Context<'_>) -> Result<Vec<Succession>> {
+        let s = &snapshot(ctx).await?;
+        Ok(successions(
+            s,
+            s.predecessors_of(self.rec.code(), self.day),
+            self.day,
+        ))
+    }
+
+    /// Records that succeeded this one, as known on the day.
+    async fn successors(&self, ctx: &Context<'_>) -> Result<Vec<Succession>> {
+        let s = &snapshot(ctx).await?;
+        Ok(successions(
+            s,
+            s.successors_of(self.rec.code(), self.day),
+            self.day,
+        ))
+    }
+
+    /// Every value each attribute has held, with its dates (the whole history, whatever the
+    /// day asked about).
+    async fn attribute_history(&self, ctx: &Context<'_>) -> Result<Vec<AttributePeriod>> {
+        Ok(attribute_history::<paediatric_diabetes_unit::Model>(
+            snapshot(ctx).await?.as_ref(),
+            self.rec.id,
+        ))
     }
 }
 
-#[ComplexObject]
+/// A paediatric diabetes network (PN code, assigned by RCPCH).
+#[derive(Clone, Debug)]
+pub struct PaediatricDiabetesNetwork {
+    pub rec: Arc<paediatric_diabetes_network::Model>,
+    pub day: Day,
+}
+
+impl From<(Arc<paediatric_diabetes_network::Model>, Day)> for PaediatricDiabetesNetwork {
+    fn from((rec, day): (Arc<paediatric_diabetes_network::Model>, Day)) -> Self {
+        Self { rec, day }
+    }
+}
+/// A paediatric diabetes network (PN code, assigned by RCPCH).
+#[Object]
 impl PaediatricDiabetesNetwork {
+    /// PN code of the network.
+    async fn pn_code(&self) -> &String {
+        &self.rec.pn_code
+    }
+
+    /// Name of the network.
+    async fn name(&self) -> &String {
+        &self.rec.name
+    }
+
     /// The units in the network, by PZ code.
     #[graphql(complexity = "list_cost(weight::NETWORK_UNITS, None, child_complexity)")]
     async fn paediatric_diabetes_units(
         &self,
         ctx: &Context<'_>,
     ) -> Result<Vec<PaediatricDiabetesUnit>> {
-        down::<paediatric_diabetes_unit::Model, _>(
-            ctx,
-            &self.group,
-            Edge::PaediatricDiabetesUnitNetwork,
-            self.id,
-        )
-        .await
+        let list = down(ctx, edges::UNIT_NETWORK, self.rec.id, self.day).await?;
+        Ok(on_day(list.iter().cloned(), self.day))
     }
 }
 
 /// An OPEN UK regional paediatric epilepsy network.
-#[derive(SimpleObject, Clone, Debug)]
-#[graphql(complex)]
+#[derive(Clone, Debug)]
 pub struct OpenUkNetwork {
-    #[graphql(skip)]
-    pub id: i32,
-    #[graphql(skip)]
-    pub group: Arc<Group>,
-    /// Short code of the network (e.g. BRPNF).
-    pub code: String,
-    /// Name of the network.
-    pub name: String,
-    /// Country of the network (England or Wales).
-    pub country: Option<String>,
+    pub rec: Arc<open_uk_network::Model>,
+    pub day: Day,
 }
 
-impl From<open_uk_network::Model> for OpenUkNetwork {
-    fn from(m: open_uk_network::Model) -> Self {
-        Self {
-            id: m.id,
-            group: Group::single(m.id),
-            code: m.code,
-            name: m.name,
-            country: m.country,
-        }
+impl From<(Arc<open_uk_network::Model>, Day)> for OpenUkNetwork {
+    fn from((rec, day): (Arc<open_uk_network::Model>, Day)) -> Self {
+        Self { rec, day }
     }
 }
-
-#[ComplexObject]
+/// An OPEN UK regional paediatric epilepsy network.
+#[Object]
 impl OpenUkNetwork {
+    /// Short code of the network (e.g. BRPNF).
+    async fn code(&self) -> &String {
+        &self.rec.code
+    }
+
+    /// Name of the network.
+    async fn name(&self) -> &String {
+        &self.rec.name
+    }
+
+    /// Country of the network (England or Wales).
+    async fn country(&self) -> Option<&String> {
+        self.rec.country.as_ref()
+    }
+
     /// The current sites in the network, by name.
     #[graphql(complexity = "list_cost(weight::NETWORK_SITES, None, child_complexity)")]
     async fn organisations(&self, ctx: &Context<'_>) -> Result<Vec<Organisation>> {
-        down::<organisation::Model, _>(ctx, &self.group, Edge::OrganisationOpenUkNetwork, self.id)
-            .await
+        let list = down(ctx, edges::SITE_OPEN_UK_NETWORK, self.rec.id, self.day).await?;
+        Ok(on_day(list.iter().cloned(), self.day))
     }
 }
 
 /// A London borough (or the City of London).
-#[derive(SimpleObject, Clone, Debug)]
-#[graphql(complex)]
+#[derive(Clone, Debug)]
 pub struct LondonBorough {
-    #[graphql(skip)]
-    pub id: i32,
-    #[graphql(skip)]
-    pub group: Arc<Group>,
-    /// ONS GSS code of the borough (E09...).
-    pub gss_code: String,
-    /// Name of the borough.
-    pub name: String,
+    pub rec: Arc<london_borough::Model>,
+    pub day: Day,
 }
 
-impl From<london_borough::Model> for LondonBorough {
-    fn from(m: london_borough::Model) -> Self {
-        Self {
-            id: m.id,
-            group: Group::single(m.id),
-            gss_code: m.gss_code,
-            name: m.name,
-        }
+impl From<(Arc<london_borough::Model>, Day)> for LondonBorough {
+    fn from((rec, day): (Arc<london_borough::Model>, Day)) -> Self {
+        Self { rec, day }
     }
 }
-
-#[ComplexObject]
+/// A London borough (or the City of London).
+#[Object]
 impl LondonBorough {
+    /// ONS GSS code of the borough (E09...).
+    async fn gss_code(&self) -> &String {
+        &self.rec.gss_code
+    }
+
+    /// Name of the borough.
+    async fn name(&self) -> &String {
+        &self.rec.name
+    }
+
     /// The current sites in the borough, by name.
     #[graphql(complexity = "list_cost(weight::FEW_SITES, None, child_complexity)")]
     async fn organisations(&self, ctx: &Context<'_>) -> Result<Vec<Organisation>> {
-        down::<organisation::Model, _>(ctx, &self.group, Edge::OrganisationLondonBorough, self.id)
-            .await
+        let list = down(ctx, edges::SITE_LONDON_BOROUGH, self.rec.id, self.day).await?;
+        Ok(on_day(list.iter().cloned(), self.day))
     }
 }
 
 /// A country of the UK (or Jersey).
-#[derive(SimpleObject, Clone, Debug)]
-#[graphql(complex)]
+#[derive(Clone, Debug)]
 pub struct Country {
-    #[graphql(skip)]
-    pub id: i32,
-    #[graphql(skip)]
-    pub group: Arc<Group>,
-    /// ONS code of the country (E92000001); Jersey has the project-local E92000003.
-    pub code: String,
-    /// Name of the country.
-    pub name: String,
-    /// Welsh name of the country.
-    pub welsh_name: Option<String>,
-    /// ONS code of the country's boundary (CTRY22CD), when there is one.
-    pub boundary_identifier: Option<String>,
+    pub rec: Arc<country::Model>,
+    pub day: Day,
 }
 
-impl From<country::Model> for Country {
-    fn from(m: country::Model) -> Self {
-        Self {
-            id: m.id,
-            group: Group::single(m.id),
-            code: m.code,
-            name: m.name,
-            welsh_name: m.welsh_name,
-            boundary_identifier: m.boundary_identifier,
-        }
+impl From<(Arc<country::Model>, Day)> for Country {
+    fn from((rec, day): (Arc<country::Model>, Day)) -> Self {
+        Self { rec, day }
     }
 }
-
-#[ComplexObject]
+/// A country of the UK (or Jersey).
+#[Object]
 impl Country {
+    /// ONS code of the country (E92000001); Jersey has the project-local E92000003.
+    async fn code(&self) -> &String {
+        &self.rec.code
+    }
+
+    /// Name of the country.
+    async fn name(&self) -> &String {
+        &self.rec.name
+    }
+
+    /// Welsh name of the country.
+    async fn welsh_name(&self) -> Option<&String> {
+        self.rec.welsh_name.as_ref()
+    }
+
+    /// ONS code of the country's boundary (CTRY22CD), when there is one.
+    async fn boundary_identifier(&self) -> Option<&String> {
+        self.rec.boundary_identifier.as_ref()
+    }
+
     /// The current sites in the country, by name.
     #[graphql(complexity = "list_cost(weight::ALL_SITES, None, child_complexity)")]
     async fn organisations(&self, ctx: &Context<'_>) -> Result<Vec<Organisation>> {
-        down::<organisation::Model, _>(ctx, &self.group, Edge::OrganisationCountry, self.id).await
+        let list = down(ctx, edges::SITE_COUNTRY, self.rec.id, self.day).await?;
+        Ok(on_day(list.iter().cloned(), self.day))
     }
 }
 
@@ -715,6 +1034,58 @@ impl From<crate::entities::change_log::Model> for ChangeLogEntry {
             field: m.field,
             before: m.before,
             after: m.after,
+        }
+    }
+}
+
+/// What kind of difference `changesBetween` found.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum DifferenceKind {
+    /// The record exists on the later day but not the earlier.
+    Opened,
+    /// The record exists on the earlier day but not the later.
+    Closed,
+    /// The record's name differs.
+    Renamed,
+    /// Another attribute differs.
+    Updated,
+    /// The record's parent on an edge differs.
+    Moved,
+}
+
+/// One difference between two days.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct Difference {
+    /// What differs.
+    pub kind: DifferenceKind,
+    /// The kind of record, e.g. `organisation`, `trust`.
+    pub entity: String,
+    /// The record's natural code.
+    pub code: String,
+    /// The attribute, or for a move the edge (named by the parent's kind, e.g. `trust`).
+    pub field: Option<String>,
+    /// The value (for a move, the parent's code; for a closing, the name) on the earlier day.
+    pub before: Option<String>,
+    /// The value (for a move, the parent's code; for an opening, the name) on the later day.
+    pub after: Option<String>,
+}
+
+impl From<snapshot::changes::Difference> for Difference {
+    fn from(d: snapshot::changes::Difference) -> Self {
+        use snapshot::changes::DifferenceKind as K;
+        Self {
+            kind: match d.kind {
+                K::Opened => DifferenceKind::Opened,
+                K::Closed => DifferenceKind::Closed,
+                K::Renamed => DifferenceKind::Renamed,
+                K::Updated => DifferenceKind::Updated,
+                K::Moved => DifferenceKind::Moved,
+            },
+            entity: d.entity.to_string(),
+            code: d.code,
+            field: d.field,
+            before: d.before,
+            after: d.after,
         }
     }
 }

@@ -232,10 +232,7 @@ pub async fn serve_conn(
     db: DatabaseConnection,
     settings: nhs_organisations::config::ServerSettings,
 ) -> String {
-    let state = nhs_organisations::http::AppState {
-        schema: build_schema(db.clone()),
-        db,
-    };
+    let state = nhs_organisations::http::AppState::new(db, None, &settings.limits);
     let app = nhs_organisations::http::router(state, &settings);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -276,4 +273,40 @@ pub async fn raw_http(
 /// The status code of a raw HTTP response.
 pub fn raw_status(response: &str) -> Option<u16> {
     response.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Waits until `ok` holds, for at most `within`; false if it never did. For writes made by
+/// another process, which the server's snapshot picks up within a second.
+pub async fn eventually<F, Fut>(within: std::time::Duration, mut ok: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let until = std::time::Instant::now() + within;
+    loop {
+        if ok().await {
+            return true;
+        }
+        if std::time::Instant::now() >= until {
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+}
+
+/// The app as `serve` builds it (one snapshot store for schema and HTTP), watching the
+/// database for other processes' writes.
+pub fn watched_app(
+    db: DatabaseConnection,
+    ord: Option<nhs_organisations::ord::OrdClient>,
+) -> nhs_organisations::http::AppState {
+    let state = nhs_organisations::http::AppState::new(
+        db,
+        ord,
+        &nhs_organisations::config::QueryLimits::default(),
+    );
+    state
+        .store
+        .spawn_watch(nhs_organisations::snapshot::store::DEFAULT_POLL);
+    state
 }
