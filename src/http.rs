@@ -381,8 +381,16 @@ fn not_modified(headers: &HeaderMap, etag: &str) -> bool {
         .any(|t| t == etag || t == "*")
 }
 
+/// Says whether a response came from the response cache.
+const X_CACHE: HeaderName = HeaderName::from_static("x-cache");
+
 /// A query response the client may keep but must revalidate.
-fn cached_response(status: StatusCode, etag: &str, body: Option<axum::body::Bytes>) -> Response {
+fn cached_response(
+    status: StatusCode,
+    etag: &str,
+    body: Option<axum::body::Bytes>,
+    hit: bool,
+) -> Response {
     let mut resp = match body {
         Some(b) => (status, [(header::CONTENT_TYPE, "application/json")], b).into_response(),
         None => status.into_response(),
@@ -392,6 +400,10 @@ fn cached_response(status: StatusCode, etag: &str, body: Option<axum::body::Byte
     }
     resp.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    resp.headers_mut().insert(
+        X_CACHE,
+        HeaderValue::from_static(if hit { "hit" } else { "miss" }),
+    );
     resp
 }
 
@@ -409,10 +421,10 @@ async fn execute(shared: &Shared, headers: &HeaderMap, req: async_graphql::Reque
     if let Some(key) = &key {
         let etag = key.etag();
         if not_modified(headers, &etag) {
-            return cached_response(StatusCode::NOT_MODIFIED, &etag, None);
+            return cached_response(StatusCode::NOT_MODIFIED, &etag, None, true);
         }
         if let Some(body) = shared.cache.as_ref().and_then(|c| c.get(key)) {
-            return cached_response(StatusCode::OK, &etag, Some(body));
+            return cached_response(StatusCode::OK, &etag, Some(body), true);
         }
     }
     let req = req.data(Pinned::to(snapshot)).data(Today(today));
@@ -426,7 +438,7 @@ async fn execute(shared: &Shared, headers: &HeaderMap, req: async_graphql::Reque
             if let Some(cache) = &shared.cache {
                 cache.insert(key.clone(), body.clone());
             }
-            cached_response(StatusCode::OK, &key.etag(), Some(body))
+            cached_response(StatusCode::OK, &key.etag(), Some(body), false)
         }
         _ => GraphQLResponse::from(resp).into_response(),
     }

@@ -233,6 +233,14 @@ pub async fn serve_conn(
     settings: nhs_organisations::config::ServerSettings,
 ) -> String {
     let state = nhs_organisations::http::AppState::new(db, None, &settings.limits);
+    serve_state(state, settings).await
+}
+
+/// Serves an app the test holds on to (e.g. to reach its snapshot store).
+pub async fn serve_state(
+    state: nhs_organisations::http::AppState,
+    settings: nhs_organisations::config::ServerSettings,
+) -> String {
     let app = nhs_organisations::http::router(state, &settings);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
