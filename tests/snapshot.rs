@@ -596,6 +596,8 @@ async fn start_server(url: &str, dir: &std::path::Path) -> (Server, String) {
         .stderr(Stdio::null())
         .spawn()
         .expect("start the server");
+    // Killed and waited for on drop, whatever the test does.
+    let server = Server(child);
     let base = format!("http://127.0.0.1:{port}");
     let until = Instant::now() + Duration::from_secs(60);
     while Instant::now() < until {
@@ -603,7 +605,7 @@ async fn start_server(url: &str, dir: &std::path::Path) -> (Server, String) {
             .await
             .is_ok_and(|r| r.status() == 200)
         {
-            return (Server(child), base);
+            return (server, base);
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
