@@ -16,3 +16,4 @@ pub mod ord;
 pub mod reference_data;
 pub mod seed;
 pub mod sync;
+pub mod writes;
