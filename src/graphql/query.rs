@@ -318,8 +318,15 @@ impl QueryRoot {
         ))
     }
 
-    /// The change log, newest first (100 entries unless `limit` says otherwise): every write
-    /// with who made it, when, and the state before and after.
+    /// The change log, newest first (100 entries unless `limit` says otherwise, at most
+    /// 1,000): every write with who made it, when, and the state before and after. Needs an
+    /// admin key (actors are key names). Page on with `before`: the last entry's `id`.
+    #[graphql(complexity = "list_cost(
+        directory::MAX_CHANGE_LOG_PAGE as usize,
+        Some(limit.unwrap_or(directory::CHANGE_LOG_PAGE)),
+        child_complexity
+    )")]
+    #[allow(clippy::too_many_arguments)]
     async fn change_log(
         &self,
         ctx: &Context<'_>,
@@ -329,13 +336,16 @@ impl QueryRoot {
         source: Option<String>,
         limit: Option<i32>,
         offset: Option<i32>,
+        #[graphql(desc = "Only entries older than this entry id (the cursor of the next page).")]
+        before: Option<i32>,
     ) -> Result<Vec<ChangeLogEntry>> {
+        crate::auth::require_admin(ctx).await?;
         let filter = directory::ChangeFilter {
             entity,
             code,
             source,
         };
-        let rows = directory::changes(db(ctx)?, &filter, Page { limit, offset }).await?;
+        let rows = directory::changes(db(ctx)?, &filter, Page { limit, offset }, before).await?;
         Ok(rows.into_iter().map(Into::into).collect())
     }
 }
