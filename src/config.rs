@@ -45,6 +45,13 @@ pub struct ServerSettings {
         value_parser = clap::builder::BoolishValueParser::new()
     )]
     pub trust_proxy_headers: bool,
+    /// Seconds a client has to send a request's headers; also the most a kept-alive connection
+    /// may sit idle.
+    #[arg(long, env = "HEADER_READ_TIMEOUT_SECS", default_value_t = 10)]
+    pub header_read_timeout_secs: u64,
+    /// Most connections open at once; a new one beyond it is closed at once.
+    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 256)]
+    pub max_connections: usize,
     /// Seconds to wait for a free database connection before failing the request.
     #[arg(long, env = "DB_ACQUIRE_TIMEOUT_SECS", default_value_t = 3)]
     pub db_acquire_timeout_secs: u64,

@@ -236,15 +236,17 @@ pub async fn serve_conn(
         schema: build_schema(db.clone()),
         db,
     };
-    let app = nhs_organisations::http::router(state, &settings);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
+    // The server main runs, connection handling included.
     tokio::spawn(async move {
-        let _ = axum::serve(
+        let _ = nhs_organisations::http::serve_listener(
             listener,
-            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            state,
+            &settings,
+            std::future::pending(),
         )
         .await;
     });
