@@ -406,20 +406,41 @@ async fn graphql_get(
     GraphQLResponse::from(shared.app.schema.execute(req).await).into_response()
 }
 
-/// 200 when the database answers, 503 otherwise.
+/// 200 when the database answers and can take a write; 503 when it does not answer, its
+/// SQLite file is gone, or it is read-only.
 async fn health(State(shared): State<Shared>) -> Response {
-    let probe = tokio::time::timeout(Duration::from_secs(3), crate::db::ping(&shared.app.db)).await;
-    match probe {
-        Ok(Ok(())) => (
-            StatusCode::OK,
-            Json(json!({"status": "ok", "database": "ok"})),
-        )
-            .into_response(),
-        _ => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"status": "unavailable", "database": "unreachable"})),
-        )
-            .into_response(),
+    let db = &shared.app.db;
+    let within = Duration::from_secs(3);
+    let state = match tokio::time::timeout(within, crate::db::ping(db)).await {
+        // A write probe still waiting on another process's write lock: that one can write.
+        Ok(Ok(())) => tokio::time::timeout(within, database_state(db))
+            .await
+            .unwrap_or("ok"),
+        _ => "unreachable",
+    };
+    let status = if state == "ok" {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let overall = if state == "ok" { "ok" } else { "unavailable" };
+    (status, Json(json!({"status": overall, "database": state}))).into_response()
+}
+
+/// `ok`, `file-missing` (the SQLite file was deleted under us), `read-only` or `unreachable`.
+async fn database_state(db: &DatabaseConnection) -> &'static str {
+    match crate::db::sqlite_file_missing(db).await {
+        Ok(true) => return "file-missing",
+        Ok(false) => {}
+        Err(_) => return "unreachable",
+    }
+    match crate::writes::probe(db).await {
+        Ok(true) => "ok",
+        Ok(false) => "read-only",
+        Err(e) => {
+            tracing::warn!(error = %e, "health: the write probe failed");
+            "unreachable"
+        }
     }
 }
 
