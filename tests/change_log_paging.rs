@@ -2,18 +2,52 @@
 mod common;
 
 use common::{data, error_code, gql, gql_admin, TestDb};
-use nhs_organisations::auth;
+use nhs_organisations::{auth, mergers};
+use sea_orm::ConnectionTrait;
 
 #[tokio::test]
-async fn change_log_needs_an_admin_key() {
+async fn change_log_shows_key_names_only_to_admins() {
     let t = TestDb::seeded().await;
-    let resp = gql(&t.schema(), "{ changeLog(limit: 1) { actor } }").await;
-    assert_eq!(
-        error_code(&resp).as_deref(),
-        Some("UNAUTHENTICATED"),
-        "{resp}"
-    );
-    assert!(resp["data"].is_null(), "{resp}");
+    let key = auth::create_key(&t.db, "auditor").await.expect("key");
+    let site =
+        t.db.query_one(sea_orm::Statement::from_string(
+            t.db.get_database_backend(),
+            "SELECT ods_code FROM organisations WHERE deleted_at IS NULL ORDER BY ods_code LIMIT 1",
+        ))
+        .await
+        .expect("query")
+        .expect("a site")
+        .try_get::<String>("", "ods_code")
+        .expect("code");
+    let update = mergers::MembershipUpdate {
+        ods_code: site.clone(),
+        open_uk_network: mergers::Setting::Clear,
+        paediatric_diabetes_unit: mergers::Setting::Clear,
+        ..Default::default()
+    };
+    mergers::update_memberships(&t.db, &update, "alice-ops")
+        .await
+        .expect("update");
+    let q = format!("{{ changeLog(code: \"{site}\", limit: 50) {{ actor }} }}");
+    let actors = |v: serde_json::Value| -> Vec<String> {
+        v["changeLog"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|e| e["actor"].as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let public = actors(data(gql(&t.schema(), &q).await));
+    assert!(public.iter().any(|a| a == "admin"), "{public:?}");
+    assert!(public.iter().any(|a| a == "seed"), "{public:?}");
+    assert!(!public.iter().any(|a| a == "alice-ops"), "{public:?}");
+    let admin = actors(data(gql_admin(&t.schema(), &q, &key).await));
+    assert!(admin.iter().any(|a| a == "alice-ops"), "{admin:?}");
+    // A wrong key reads like no key, not an error: reads need no credentials.
+    let wrong = actors(data(gql_admin(&t.schema(), &q, "nhso_wrong").await));
+    assert_eq!(wrong, public);
 }
 
 #[tokio::test]
