@@ -137,3 +137,27 @@ fn serving_without_a_database_file_says_so_loudly() {
     let _ = child.wait();
     assert!(found, "the warning was logged");
 }
+
+#[test]
+fn a_database_error_is_said_once() {
+    let dir = tempfile::tempdir().expect("dir");
+    let o = run(
+        dir.path(),
+        &["migrate"],
+        &[("DATABASE_URL", "sqlite:///nonexistent-dir/for/sure/x.db")],
+    );
+    assert_one_line_failure(&o, "unable to open database file");
+    let text = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(
+        text.matches("unable to open database file").count(),
+        1,
+        "{text}"
+    );
+}
+
+#[test]
+fn a_bad_variable_for_the_default_command_is_one_line() {
+    let dir = tempfile::tempdir().expect("dir");
+    let o = run(dir.path(), &[], &[("PORT", "abc")]);
+    assert_one_line_failure(&o, "abc");
+}
