@@ -21,7 +21,7 @@ use tokio::sync::{Mutex, MutexGuard};
 use crate::errors::AppResult;
 
 /// The key of the PostgreSQL advisory lock all writers take (any constant; this spells "nhso").
-const ADVISORY_KEY: i64 = 0x6e68_736f;
+pub const ADVISORY_KEY: i64 = 0x6e68_736f;
 
 static WRITER: Mutex<()> = Mutex::const_new(());
 
@@ -62,7 +62,7 @@ pub async fn begin(db: &DatabaseConnection) -> AppResult<WriteTxn> {
         }),
         // A connection opened while the file was read-only stays read-only; retire the
         // pool's connections and try once more on a fresh one.
-        Err(e) if is_read_only(&e) => {
+        Err(e) if is_sqlite_read_only(db, &e) => {
             retire_connections();
             let txn = begin_locked(db).await?;
             Ok(WriteTxn {
@@ -110,16 +110,17 @@ pub async fn probe(db: &DatabaseConnection) -> AppResult<bool> {
             txn.rollback().await?;
             Ok(true)
         }
-        Err(crate::errors::AppError::Database(e)) if is_read_only(&e) => Ok(false),
+        Err(crate::errors::AppError::Database(e)) if is_sqlite_read_only(db, &e) => Ok(false),
         Err(e) => Err(e),
     }
 }
 
 /// SQLITE_READONLY and its extended codes (8, 264, 520, 776, 1032, 1288, 1544).
-pub fn is_read_only(err: &DbErr) -> bool {
-    crate::errors::database_code(err)
-        .and_then(|c| c.parse::<i32>().ok())
-        .is_some_and(|c| c & 0xff == 8)
+fn is_sqlite_read_only(db: &DatabaseConnection, err: &DbErr) -> bool {
+    db.get_database_backend() == DatabaseBackend::Sqlite
+        && crate::errors::database_code(err)
+            .and_then(|c| c.parse::<i32>().ok())
+            .is_some_and(|c| c & 0xff == 8)
 }
 
 /// Milliseconds since the epoch before which pooled SQLite connections are closed when they

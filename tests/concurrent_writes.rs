@@ -261,3 +261,50 @@ async fn a_constraint_violation_is_a_conflict_with_a_retry_message() {
     assert_eq!(err.code(), ErrorCode::Conflict, "{err}");
     assert!(err.to_string().contains("Retry"), "{err}");
 }
+
+/// Replicas are other processes: the lock they would meet is the database's, not ours.
+#[tokio::test]
+async fn a_write_transaction_holds_the_database_write_lock_from_its_start() {
+    let t = TestDb::seeded().await;
+    let other = nhs_organisations::db::connect(&t.url)
+        .await
+        .expect("a second pool, as another process would have");
+    let txn = nhs_organisations::writes::begin(&t.db)
+        .await
+        .expect("begin");
+    let backend = t.db.get_database_backend();
+    let sql = |s: &str| Statement::from_string(backend, s.to_string());
+    let key = nhs_organisations::writes::ADVISORY_KEY;
+    if common::postgres_url().is_some() {
+        let row = other
+            .query_one(sql(&format!("SELECT pg_try_advisory_lock({key}) AS got")))
+            .await
+            .expect("try")
+            .expect("row");
+        assert!(
+            !row.try_get::<bool>("", "got").expect("got"),
+            "the lock is held"
+        );
+    } else {
+        let held = other
+            .execute_unprepared("PRAGMA busy_timeout = 0; BEGIN IMMEDIATE; ROLLBACK")
+            .await;
+        assert!(held.is_err(), "another connection took the write lock");
+    }
+    txn.rollback().await.expect("rollback");
+    if common::postgres_url().is_some() {
+        let row = other
+            .query_one(sql(&format!(
+                "SELECT pg_try_advisory_lock({key}) AS got, pg_advisory_unlock({key}) AS released"
+            )))
+            .await
+            .expect("try")
+            .expect("row");
+        assert!(row.try_get::<bool>("", "got").expect("got"), "free again");
+    } else {
+        other
+            .execute_unprepared("BEGIN IMMEDIATE; ROLLBACK")
+            .await
+            .expect("free again");
+    }
+}
