@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Load and soak runs against the release build (see "Load and soak" in bench/README.md).
 #
-#   bench/load.sh [sqlite|postgres|soak|all]      default: all
+#   bench/load.sh [sqlite|postgres|soak|writes|all]      default: all
 #
 # Each run starts `nhs-organisations serve` on a free loopback port with RATE_LIMIT_RPS=0 and a
 # fresh database, creates an admin key for the occasional `whoami`, drives CLIENTS concurrent
@@ -9,8 +9,13 @@
 # RSS, then stops the server with SIGTERM. Any 5xx, transport error or unexpected GraphQL error
 # fails the run, and the script exits non-zero.
 #
+# The `writes` run (SQLite and PostgreSQL) releases WRITERS concurrent admin mutations (deletes
+# and membership updates) at one site and then at WRITERS sites, and fails on any INTERNAL
+# answer or a deleted site left with a current membership.
+#
 # Environment:
-#   CLIENTS (64)  DURATION (60)  SOAK_DURATION (120)
+#   PROFILE (release; `debug` for a quick check without a release build)
+#   WRITERS (20)  CLIENTS (64)  DURATION (60)  SOAK_DURATION (120)
 #   PG_URL        PostgreSQL for the `postgres` run (default postgres://postgres:postgres@127.0.0.1:5432/postgres);
 #                 a database nhs_load is dropped and recreated there
 #   SOAK_CLUSTER  PostgreSQL 15 cluster the soak stops and starts mid-run (default nhssoak, port
@@ -31,11 +36,17 @@ SOAK_CLUSTER=${SOAK_CLUSTER:-nhssoak}
 SOAK_PORT=${SOAK_PORT:-5433}
 OUTAGE_AT=${OUTAGE_AT:-50}
 OUTAGE_SECS=${OUTAGE_SECS:-5}
-TARGET=${CARGO_TARGET_DIR:-target}/release
+WRITERS=${WRITERS:-20}
+PROFILE=${PROFILE:-release}
+TARGET=${CARGO_TARGET_DIR:-target}/$PROFILE
 export PGOPTIONS="-c client_min_messages=warning"
 
-echo "== building the release binary and the load generator"
-cargo build --release --quiet --bin nhs-organisations --example loadgen
+echo "== building the $PROFILE binary and the load generator"
+if [ "$PROFILE" = release ]; then
+    cargo build --release --quiet --bin nhs-organisations --example loadgen
+else
+    cargo build --quiet --bin nhs-organisations --example loadgen
+fi
 BIN=$TARGET/nhs-organisations
 LOADGEN=$TARGET/examples/loadgen
 
@@ -119,6 +130,78 @@ fresh_pg_database() { # admin URL, database name
     psql -q "$1" -c "DROP DATABASE IF EXISTS $2" -c "CREATE DATABASE $2"
 }
 
+# start_server NAME DATABASE_URL: starts serve on a free port; sets SERVER_PID and PORT.
+start_server() {
+    PORT=$(free_port)
+    RATE_LIMIT_RPS=0 DATABASE_URL=$2 HOST=127.0.0.1 PORT=$PORT RUST_LOG=warn \
+        "$BIN" serve >"$WORK/$1.log" 2>&1 &
+    SERVER_PID=$!
+    for _ in $(seq 240); do
+        kill -0 "$SERVER_PID" 2>/dev/null || { cat "$WORK/$1.log"; echo "server died"; return 1; }
+        curl -fs "http://127.0.0.1:$PORT/health" >/dev/null && return 0
+        sleep 0.5
+    done
+    return 1
+}
+
+# sql DATABASE_URL QUERY: one value.
+sql() {
+    case $1 in
+    sqlite:*) sqlite3 "${1#sqlite://}" "$2" ;;
+    *) psql -qAt "$1" -c "$2" ;;
+    esac
+}
+
+# writes NAME DATABASE_URL: concurrent admin writes, then the hierarchy's invariants.
+writes() {
+    local name=$1 url=$2 rc=0
+    echo
+    echo "== $name: $WRITERS concurrent admin writes, on one site and on $WRITERS sites"
+    start_server "$name" "$url" || return 1
+    local key
+    key=$(RUST_LOG=warn DATABASE_URL=$url "$BIN" admin-key create "writes-$name-$$" | tail -n 1)
+    local units sites
+    mapfile -t units < <(sql "$url" "SELECT pz_code FROM paediatric_diabetes_units ORDER BY pz_code LIMIT 5")
+    for round in one many; do
+        if [ "$round" = one ]; then
+            mapfile -t sites < <(sql "$url" "SELECT ods_code FROM organisations WHERE deleted_at IS NULL ORDER BY ods_code LIMIT 1")
+            sites=($(for _ in $(seq "$WRITERS"); do echo "${sites[0]}"; done))
+        else
+            mapfile -t sites < <(sql "$url" "SELECT ods_code FROM organisations WHERE deleted_at IS NULL ORDER BY ods_code LIMIT $WRITERS")
+        fi
+        local started=$SECONDS i=0
+        for site in "${sites[@]}"; do
+            local q
+            case $((i % 3)) in
+            0) q="mutation { deleteOrganisations(odsCodes: [\\\"$site\\\"]) { results { status } } }" ;;
+            1) q="mutation { updateOrganisationMemberships(odsCode: \\\"$site\\\", pzCode: \\\"${units[$((i % ${#units[@]}))]}\\\") { results { status } } }" ;;
+            *) q="mutation { updateOrganisationMemberships(odsCode: \\\"$site\\\", pzCode: null) { results { status } } }" ;;
+            esac
+            curl -s "http://127.0.0.1:$PORT/graphql" -H 'content-type: application/json' \
+                -H "authorization: Bearer $key" -d "{\"query\": \"$q\"}" >"$WORK/$name-$round-$i.json" &
+            i=$((i + 1))
+        done
+        wait $(jobs -p | grep -vx "$SERVER_PID") 2>/dev/null || true
+        local internal deleted_linked
+        internal=$(cat "$WORK/$name-$round"-*.json | grep -c '"INTERNAL"' || true)
+        deleted_linked=0
+        for t in organisation_trusts organisation_local_health_boards organisation_integrated_care_boards \
+            organisation_nhs_england_regions organisation_paediatric_diabetes_units organisation_open_uk_networks \
+            organisation_london_boroughs organisation_countries; do
+            deleted_linked=$((deleted_linked + $(sql "$url" "SELECT COUNT(*) FROM $t m JOIN organisations o ON o.id = m.child_id WHERE o.deleted_at IS NOT NULL AND m.valid_to IS NULL")))
+        done
+        local statuses
+        statuses=$(cat "$WORK/$name-$round"-*.json | grep -oE '"status":"[A-Z_]+"|"code":"[A-Z_]+"' | sort | uniq -c | tr -s ' ' | paste -sd ',' -)
+        echo "$round site(s): $((SECONDS - started)) s; answers:$statuses; INTERNAL $internal; deleted sites with current memberships $deleted_linked"
+        [ "$internal" -eq 0 ] && [ "$deleted_linked" -eq 0 ] || rc=1
+        printf '%-9s %s\n' "$name-$round" "INTERNAL $internal; deleted sites with current memberships $deleted_linked;$statuses" >>"$WORK/summary"
+    done
+    kill -TERM "$SERVER_PID"
+    wait "$SERVER_PID" || rc=1
+    SERVER_PID=""
+    return $rc
+}
+
 status=0
 case $MODE in sqlite | all)
     run sqlite "sqlite://$WORK/load.db" "$DURATION" || status=1
@@ -141,6 +224,13 @@ case $MODE in soak | all)
     run soak "$(pg_database_url "$soak_admin" nhs_soak)" "$SOAK_DURATION" \
         "$OUTAGE_AT:$((OUTAGE_AT + OUTAGE_SECS + 15))" || status=1
     psql -q "$soak_admin" -c "DROP DATABASE IF EXISTS nhs_soak"
+esac
+
+case $MODE in writes | all)
+    writes writes-sqlite "sqlite://$WORK/writes.db" || status=1
+    fresh_pg_database "$PG_URL" nhs_writes
+    writes writes-pg "$(pg_database_url "$PG_URL" nhs_writes)" || status=1
+    psql -q "$PG_URL" -c "DROP DATABASE IF EXISTS nhs_writes"
 esac
 
 echo

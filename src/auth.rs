@@ -3,6 +3,7 @@
 use async_graphql::Context;
 use chrono::Utc;
 use rand::RngCore;
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter,
     QueryOrder, Set,
@@ -12,6 +13,7 @@ use subtle::ConstantTimeEq;
 
 use crate::entities::admin_key;
 use crate::errors::{AppError, AppResult};
+use crate::writes;
 
 /// The bearer token a request carried, if any (set by the HTTP layer).
 #[derive(Clone)]
@@ -60,10 +62,11 @@ fn check_name(name: &str) -> AppResult<String> {
 /// Creates a key and returns it; it is never shown again.
 pub async fn create_key(db: &DatabaseConnection, name: &str) -> AppResult<String> {
     let name = check_name(name)?;
+    let txn = writes::begin(db).await?;
     let live = admin_key::Entity::find()
         .filter(admin_key::Column::Name.eq(&name))
         .filter(admin_key::Column::RevokedAt.is_null())
-        .one(db)
+        .one(&*txn)
         .await?;
     if live.is_some() {
         return Err(AppError::Conflict(format!(
@@ -77,23 +80,26 @@ pub async fn create_key(db: &DatabaseConnection, name: &str) -> AppResult<String
         created_at: Set(Utc::now()),
         ..Default::default()
     }
-    .insert(db)
+    .insert(&*txn)
     .await?;
+    txn.commit().await?;
     Ok(key)
 }
 
 /// Revokes the live key with this name; effective on the next request.
 pub async fn revoke_key(db: &DatabaseConnection, name: &str) -> AppResult<()> {
     let name = check_name(name)?;
+    let txn = writes::begin(db).await?;
     let live = admin_key::Entity::find()
         .filter(admin_key::Column::Name.eq(&name))
         .filter(admin_key::Column::RevokedAt.is_null())
-        .one(db)
+        .one(&*txn)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("No live key named '{name}'.")))?;
     let mut active = live.into_active_model();
     active.revoked_at = Set(Some(Utc::now()));
-    active.update(db).await?;
+    active.update(&*txn).await?;
+    txn.commit().await?;
     Ok(())
 }
 
@@ -124,9 +130,13 @@ pub async fn authenticate(
     }
     let Some(k) = found else { return Ok(None) };
     let name = k.name.clone();
-    let mut active = k.into_active_model();
-    active.last_used_at = Set(Some(Utc::now()));
-    active.update(db).await?;
+    let txn = writes::begin(db).await?;
+    admin_key::Entity::update_many()
+        .col_expr(admin_key::Column::LastUsedAt, Expr::value(Utc::now()))
+        .filter(admin_key::Column::Id.eq(k.id))
+        .exec(&*txn)
+        .await?;
+    txn.commit().await?;
     Ok(Some(AdminIdentity { name }))
 }
 

@@ -13,6 +13,17 @@ pub mod source {
     pub const MERGER: &str = "merger";
 }
 
+/// Actors that are not admin key names: the seed, the command line, the sync schedule.
+const PUBLIC_ACTORS: [&str; 3] = ["seed", "cli", "scheduler"];
+
+/// What clients without an admin key see instead of a key's name.
+pub const HIDDEN_ACTOR: &str = "admin";
+
+/// Whether an actor may be shown to anyone (key names are shown to admins only).
+pub fn is_public_actor(actor: &str) -> bool {
+    PUBLIC_ACTORS.contains(&actor)
+}
+
 /// Who makes a set of writes, and when they take effect.
 #[derive(Clone, Debug)]
 pub struct ChangeContext {

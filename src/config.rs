@@ -45,6 +45,13 @@ pub struct ServerSettings {
         value_parser = clap::builder::BoolishValueParser::new()
     )]
     pub trust_proxy_headers: bool,
+    /// Seconds a client has to send a request's headers; also the most a kept-alive connection
+    /// may sit idle.
+    #[arg(long, env = "HEADER_READ_TIMEOUT_SECS", default_value_t = 10)]
+    pub header_read_timeout_secs: u64,
+    /// Most connections open at once; a new one beyond it is closed at once.
+    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 256)]
+    pub max_connections: usize,
     /// Seconds to wait for a free database connection before failing the request.
     #[arg(long, env = "DB_ACQUIRE_TIMEOUT_SECS", default_value_t = 3)]
     pub db_acquire_timeout_secs: u64,
@@ -107,6 +114,51 @@ impl ServerSettings {
             settings: ServerSettings,
         }
         <Only as clap::Parser>::parse_from(["nhs-organisations"]).settings
+    }
+
+    /// Like `default_from_env`, with a bad variable as a one-line error instead of an exit.
+    pub fn try_default_from_env() -> Result<Self, String> {
+        #[derive(clap::Parser)]
+        struct Only {
+            #[command(flatten)]
+            settings: ServerSettings,
+        }
+        <Only as clap::Parser>::try_parse_from(["nhs-organisations"])
+            .map(|o| o.settings)
+            .map_err(|e| {
+                let text = e.to_string();
+                text.lines()
+                    .find(|l| !l.trim().is_empty())
+                    .unwrap_or("")
+                    .trim()
+                    .to_string()
+            })
+    }
+
+    /// Refuses settings that would start a server nobody can use, before anything else runs.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.port == 0 {
+            return Err("PORT must be 1 to 65535, not 0".into());
+        }
+        if self.max_body_bytes == 0 {
+            return Err("MAX_BODY_BYTES must be at least 1".into());
+        }
+        if self.max_connections == 0 {
+            return Err("MAX_CONNECTIONS must be at least 1".into());
+        }
+        for origin in self.cors_origin_list() {
+            if origin == "*" {
+                return Err("CORS_ORIGINS cannot be *: list the frontends' origins, e.g. https://app.example.org".into());
+            }
+            let ok = (origin.starts_with("http://") || origin.starts_with("https://"))
+                && axum::http::HeaderValue::from_str(&origin).is_ok();
+            if !ok {
+                return Err(format!(
+                    "CORS_ORIGINS entry {origin:?} is not an origin like https://app.example.org"
+                ));
+            }
+        }
+        Ok(())
     }
 
     pub fn cors_origin_list(&self) -> Vec<String> {

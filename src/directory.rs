@@ -27,7 +27,10 @@ impl Page {
             Some(n) => Ok(Some(n as u64)),
             None => Ok(None),
         };
-        Ok((check(self.limit, "limit")?, check(self.offset, "offset")?))
+        let (limit, offset) = (check(self.limit, "limit")?, check(self.offset, "offset")?);
+        // SQLite has no OFFSET without LIMIT: an offset alone gets a limit nothing reaches.
+        let limit = limit.or(offset.map(|_| i64::MAX as u64));
+        Ok((limit, offset))
     }
 
     /// This page of a list.
@@ -218,15 +221,33 @@ pub struct ChangeFilter {
     pub source: Option<String>,
 }
 
-/// Change-log entries, newest first.
+/// Change-log entries one page holds unless asked otherwise, and at most.
+pub const CHANGE_LOG_PAGE: i32 = 100;
+pub const MAX_CHANGE_LOG_PAGE: i32 = 1_000;
+
+/// Change-log entries, newest first; `before` is the id cursor of the next page (the last
+/// entry's id).
 pub async fn changes(
     db: &DatabaseConnection,
     filter: &ChangeFilter,
     page: Page,
+    before: Option<i32>,
 ) -> AppResult<Vec<crate::entities::change_log::Model>> {
     use crate::entities::change_log;
+    if page.limit.is_some_and(|l| l > MAX_CHANGE_LOG_PAGE) {
+        return Err(AppError::BadUserInput(format!(
+            "`limit` is at most {MAX_CHANGE_LOG_PAGE}; page on with `before` (the last entry's id)."
+        )));
+    }
+    let page = Page {
+        limit: Some(page.limit.unwrap_or(CHANGE_LOG_PAGE)),
+        ..page
+    };
     let (limit, offset) = page.checked()?;
     let mut q = change_log::Entity::find();
+    if let Some(before) = before {
+        q = q.filter(change_log::Column::Id.lt(before));
+    }
     if let Some(entity) = &filter.entity {
         q = q.filter(change_log::Column::Entity.eq(entity.trim().to_ascii_lowercase()));
     }
@@ -237,7 +258,7 @@ pub async fn changes(
         q = q.filter(change_log::Column::Source.eq(source.trim().to_ascii_lowercase()));
     }
     Ok(q.order_by_desc(change_log::Column::Id)
-        .limit(limit.or(Some(100)))
+        .limit(limit)
         .offset(offset)
         .all(db)
         .await?)

@@ -50,7 +50,7 @@ pub enum AppError {
     #[error("{0}")]
     UpstreamUnavailable(String),
     #[error("database error: {0}")]
-    Database(#[from] sea_orm::DbErr),
+    Database(sea_orm::DbErr),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -69,6 +69,47 @@ impl AppError {
 }
 
 pub type AppResult<T> = Result<T, AppError>;
+
+/// What a client sees when a write lost a race: the database refused it (two current
+/// memberships, overlapping intervals, a duplicate code) because another write got there first.
+pub const CHANGED_CONCURRENTLY: &str =
+    "The records changed concurrently while this write ran; nothing was changed. Retry.";
+
+impl From<sea_orm::DbErr> for AppError {
+    fn from(err: sea_orm::DbErr) -> Self {
+        // RecordNotUpdated: the row a write meant to change was changed or closed first.
+        if is_constraint_violation(&err) || matches!(err, sea_orm::DbErr::RecordNotUpdated) {
+            tracing::warn!(error = %err, "write refused by a constraint");
+            AppError::Conflict(CHANGED_CONCURRENTLY.into())
+        } else {
+            AppError::Database(err)
+        }
+    }
+}
+
+/// The driver's error code (SQLSTATE on PostgreSQL, the extended result code on SQLite).
+pub fn database_code(err: &sea_orm::DbErr) -> Option<String> {
+    use sea_orm::{sqlx, DbErr, RuntimeErr};
+    match err {
+        DbErr::Exec(RuntimeErr::SqlxError(sqlx::Error::Database(e)))
+        | DbErr::Query(RuntimeErr::SqlxError(sqlx::Error::Database(e)))
+        | DbErr::Conn(RuntimeErr::SqlxError(sqlx::Error::Database(e))) => {
+            e.code().map(|c| c.into_owned())
+        }
+        _ => None,
+    }
+}
+
+/// Unique and exclusion violations, and the SQLite triggers that stand in for exclusion
+/// constraints: what a write that raced another one meets.
+pub fn is_constraint_violation(err: &sea_orm::DbErr) -> bool {
+    let code = database_code(err);
+    // PostgreSQL unique / exclusion; SQLite UNIQUE, PRIMARY KEY, trigger RAISE(ABORT).
+    matches!(
+        code.as_deref(),
+        Some("23505" | "23P01" | "2067" | "1555" | "1811")
+    ) || err.to_string().contains("UNIQUE constraint failed")
+}
 
 /// Builds a GraphQL error with `extensions.code`.
 pub fn gql_error(code: ErrorCode, message: impl Into<String>) -> async_graphql::Error {

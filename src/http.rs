@@ -1,7 +1,6 @@
 //! HTTP: GraphQL over POST and GET, GraphiQL, health, and the layers that protect them
 //! (request ids, tracing, CORS, timeouts, body limits, per-client rate limits).
 use std::error::Error as _;
-use std::future::IntoFuture;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -224,6 +223,9 @@ async fn rate_limit(State(limit): State<Arc<RateLimit>>, req: Request, next: Nex
             );
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            // The body is left unread, so the connection cannot carry another request: say so.
+            resp.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
             resp
         }
     }
@@ -452,6 +454,10 @@ fn wants_html(headers: &HeaderMap) -> bool {
 }
 
 fn is_mutation(query: &str) -> bool {
+    // Too deep to parse safely: execution refuses it with QUERY_TOO_COMPLEX.
+    if crate::graphql::limits::check_nesting(query).is_err() {
+        return false;
+    }
     async_graphql::parser::parse_query(query)
         .map(|doc| {
             doc.operations
@@ -496,21 +502,46 @@ async fn graphql_get(
     execute(&shared, &headers, req).await
 }
 
-/// 200 when the database answers, 503 otherwise.
+/// 200 when the database answers and can take a write; 503 when it does not answer, its
+/// SQLite file is gone, or it is read-only.
 async fn health(State(shared): State<Shared>) -> Response {
-    let probe = tokio::time::timeout(Duration::from_secs(3), crate::db::ping(&shared.app.db)).await;
+    let db = &shared.app.db;
+    let within = Duration::from_secs(3);
+    let state = match tokio::time::timeout(within, crate::db::ping(db)).await {
+        // A write probe still waiting on another process's write lock: that one can write.
+        Ok(Ok(())) => tokio::time::timeout(within, database_state(db))
+            .await
+            .unwrap_or("ok"),
+        _ => "unreachable",
+    };
+    let status = if state == "ok" {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let overall = if state == "ok" { "ok" } else { "unavailable" };
     let snapshot = shared.app.store.health();
-    match probe {
-        Ok(Ok(())) => (
-            StatusCode::OK,
-            Json(json!({"status": "ok", "database": "ok", "snapshot": snapshot})),
-        )
-            .into_response(),
-        _ => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"status": "unavailable", "database": "unreachable", "snapshot": snapshot})),
-        )
-            .into_response(),
+    (
+        status,
+        Json(json!({"status": overall, "database": state, "snapshot": snapshot})),
+    )
+        .into_response()
+}
+
+/// `ok`, `file-missing` (the SQLite file was deleted under us), `read-only` or `unreachable`.
+async fn database_state(db: &DatabaseConnection) -> &'static str {
+    match crate::db::sqlite_file_missing(db).await {
+        Ok(true) => return "file-missing",
+        Ok(false) => {}
+        Err(_) => return "unreachable",
+    }
+    match crate::writes::probe(db).await {
+        Ok(true) => "ok",
+        Ok(false) => "read-only",
+        Err(e) => {
+            tracing::warn!(error = %e, "health: the write probe failed");
+            "unreachable"
+        }
     }
 }
 
@@ -537,32 +568,105 @@ pub async fn shutdown_signal() {
 /// Binds and serves until a shutdown signal, then lets in-flight requests finish (for at most
 /// the request timeout and a little more).
 pub async fn serve(state: AppState, settings: &ServerSettings) -> std::io::Result<()> {
-    let app = router(state, settings);
     let addr = format!("{}:{}", settings.host, settings.port);
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     tracing::info!("listening on http://{addr}/graphql");
-    let (stopping_tx, mut stopping) = tokio::sync::watch::channel(false);
-    let server = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
-        shutdown_signal().await;
-        let _ = stopping_tx.send(true);
-    })
-    .into_future();
-    let grace = Duration::from_secs(settings.request_timeout_secs.saturating_add(5));
-    let deadline = async move {
-        if stopping.wait_for(|s| *s).await.is_err() {
-            std::future::pending::<()>().await;
+    serve_listener(listener, state, settings, shutdown_signal()).await
+}
+
+/// Serves connections from a listener until `shutdown` resolves (what `serve` and the tests
+/// run). axum's own server has no header timeout and no connection cap, so connections are
+/// accepted here: each gets `HEADER_READ_TIMEOUT_SECS` to send a request head (also the most
+/// a keep-alive connection may sit idle), and beyond `MAX_CONNECTIONS` open ones a new
+/// connection is closed at once, so idle sockets cannot use up the process's descriptors.
+pub async fn serve_listener(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    settings: &ServerSettings,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) -> std::io::Result<()> {
+    let app = router(state, settings);
+    let header_timeout = Duration::from_secs(settings.header_read_timeout_secs.max(1));
+    let slots = Arc::new(tokio::sync::Semaphore::new(settings.max_connections.max(1)));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut open = tokio::task::JoinSet::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        // Out of descriptors, usually: wait instead of spinning.
+                        tracing::warn!(error = %e, "could not accept a connection");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                };
+                let Ok(slot) = slots.clone().try_acquire_owned() else {
+                    tracing::warn!(%peer, max = settings.max_connections, "too many open connections; closing a new one");
+                    drop(stream);
+                    continue;
+                };
+                let conn = connection(stream, peer, app.clone(), header_timeout, stop_rx.clone());
+                open.spawn(async move {
+                    conn.await;
+                    drop(slot);
+                });
+            }
+            Some(_) = open.join_next(), if !open.is_empty() => {}
         }
-        tokio::time::sleep(grace).await;
-    };
-    tokio::select! {
-        res = server => res,
-        _ = deadline => {
-            tracing::warn!(?grace, "requests still running after the grace period; stopping anyway");
-            Ok(())
+    }
+    // No new connections from here on.
+    drop(listener);
+    let _ = stop_tx.send(true);
+    let grace = Duration::from_secs(settings.request_timeout_secs.saturating_add(5));
+    let drained =
+        tokio::time::timeout(grace, async { while open.join_next().await.is_some() {} }).await;
+    if drained.is_err() {
+        tracing::warn!(
+            ?grace,
+            "requests still running after the grace period; stopping anyway"
+        );
+        open.abort_all();
+    }
+    Ok(())
+}
+
+/// Serves one HTTP/1.1 connection; on shutdown, finishes the request in flight and closes.
+async fn connection(
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    app: Router,
+    header_timeout: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    use tower::ServiceExt;
+    let _ = stream.set_nodelay(true);
+    let service = hyper::service::service_fn(move |mut req: Request<hyper::body::Incoming>| {
+        req.extensions_mut().insert(ConnectInfo(peer));
+        app.clone().oneshot(req.map(Body::new))
+    });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(header_timeout);
+    let conn = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+    let mut conn = std::pin::pin!(conn);
+    let mut stopping = false;
+    loop {
+        tokio::select! {
+            res = conn.as_mut() => {
+                if let Err(e) = res {
+                    tracing::debug!(%peer, error = %e, "connection ended with an error");
+                }
+                return;
+            }
+            _ = stop.wait_for(|s| *s), if !stopping => {
+                stopping = true;
+                conn.as_mut().graceful_shutdown();
+            }
         }
     }
 }

@@ -18,3 +18,4 @@ pub mod response_cache;
 pub mod seed;
 pub mod snapshot;
 pub mod sync;
+pub mod writes;

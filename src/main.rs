@@ -268,23 +268,59 @@ enum AdminKeyCommand {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    let (filter, bad_filter) = match std::env::var("RUST_LOG") {
+        Ok(text) if !text.trim().is_empty() => match EnvFilter::try_new(&text) {
+            Ok(f) => (f, None),
+            Err(_) => (EnvFilter::new("info"), Some(text)),
+        },
+        _ => (EnvFilter::new("info"), None),
+    };
     tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
+        .with_env_filter(filter)
         .with_writer(std::io::stderr)
         // Colour codes only for a terminal, not for log files and journald.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let cli = Cli::parse();
+    if let Some(text) = bad_filter {
+        let shown: String = text.chars().take(80).collect();
+        tracing::warn!("RUST_LOG {shown:?} is not a valid filter (e.g. info, warn,nhs_organisations=debug); logging at info");
+    }
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => e.exit(),
+        Err(e) => {
+            // One line, as every failure: clap's own first line, without the usage block.
+            let text = e.to_string();
+            let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+            eprintln!("{} (see --help)", first.trim());
+            return ExitCode::from(2);
+        }
+    };
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // One line, no backtrace: the reason and what to do.
-            eprintln!("error: {}", format!("{e:#}").replace('\n', " "));
+            eprintln!("error: {}", one_line(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes on one line, skipping a cause whose text is already there (most
+/// database errors repeat their source's text).
+fn one_line(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string().replace('\n', " ");
+        if out.contains(text.trim()) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(text.trim());
+    }
+    out
 }
 
 fn parse_date(text: &str) -> Result<NaiveDate, String> {
@@ -298,10 +334,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         let config = cli.sync.ord_config().map_err(|e| anyhow!(e))?;
         Ok(OrdClient::new(config)?)
     };
-    match cli
-        .command
-        .unwrap_or(Command::Serve(ServerSettings::default_from_env()))
-    {
+    let command = match cli.command {
+        Some(c) => c,
+        None => Command::Serve(ServerSettings::try_default_from_env().map_err(|e| anyhow!(e))?),
+    };
+    match command {
         Command::Schema => {
             print!("{}", graphql::sdl());
         }
@@ -404,8 +441,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             run_merger(&conn, &cli.sync, cmd).await?;
         }
         Command::Serve(settings) => {
+            settings.validate().map_err(|e| anyhow!(e))?;
             // One ORD client for the process: the mutation and the schedule share its rate limit.
             let ord = ord_client()?;
+            if let Some(path) = db::sqlite_path(&url).filter(|p| !p.exists()) {
+                tracing::warn!(
+                    path = %path.display(),
+                    "NO DATABASE FILE: creating a new, empty one and seeding it from the bundled data. \
+                     If this service held data before, its file was moved or deleted: stop now and restore it."
+                );
+            }
             let every = cli.sync.schedule().map_err(|e| anyhow!(e))?;
             let acquire = std::time::Duration::from_secs(settings.db_acquire_timeout_secs.max(1));
             let conn = db::connect_with_acquire_timeout(&url, acquire).await?;

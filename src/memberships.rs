@@ -304,7 +304,9 @@ pub async fn insert<C: ConnectionTrait>(
     Ok(())
 }
 
-/// Closes a membership on a day (it stops applying from that day).
+/// Closes a membership on a day (it stops applying from that day). Only a row that is still
+/// current is closed: when another write closed it first, nothing is changed and the error is
+/// `RecordNotUpdated` (a conflict), so a closure is never recorded twice.
 async fn close_row<C: ConnectionTrait>(
     db: &C,
     edge: Edge,
@@ -314,8 +316,12 @@ async fn close_row<C: ConnectionTrait>(
     let mut q = Query::update();
     q.table(Alias::new(edge.table()))
         .value(Alias::new("valid_to"), on)
-        .and_where(col("id").eq(membership_id));
-    db.execute(db.get_database_backend().build(&q)).await?;
+        .and_where(col("id").eq(membership_id))
+        .and_where(col("valid_to").is_null());
+    let done = db.execute(db.get_database_backend().build(&q)).await?;
+    if done.rows_affected() == 0 {
+        return Err(DbErr::RecordNotUpdated);
+    }
     Ok(())
 }
 

@@ -1,7 +1,8 @@
 //! Mergers: adding sites by ODS code (from ORD), deleting them (soft), and editing a site's
 //! memberships by hand. The rules are explained in `docs/mergers.md`.
 //!
-//! Every call runs in one transaction. A dry run runs exactly the same code and rolls the
+//! Every call runs in one write transaction (`crate::writes`: one writer at a time), and
+//! re-reads inside it everything it decides on. A dry run runs exactly the same code and rolls the
 //! transaction back, so its report is the one applying would give. Everything ORD is asked for
 //! is fetched before the transaction starts: a failing ORD fails the whole call and nothing is
 //! written, and no write lock is held while waiting on the network.
@@ -10,9 +11,8 @@ use std::collections::{BTreeSet, HashMap};
 use chrono::{NaiveDate, Utc};
 use sea_orm::sea_query::{Alias, Expr, Query};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::NotSet, ColumnTrait, ConnectionTrait, DatabaseConnection,
-    DatabaseTransaction, DbErr, EntityTrait, FromQueryResult, IntoActiveModel, QueryFilter, Set,
-    TransactionTrait,
+    ActiveModelTrait, ActiveValue::NotSet, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr,
+    EntityTrait, FromQueryResult, IntoActiveModel, QueryFilter, Set,
 };
 
 use crate::change_log::{self, source, Change, ChangeContext};
@@ -23,6 +23,7 @@ use crate::memberships::{self, Edge, EntityTable, Moment};
 use crate::ord::{OrdClient, OrdError, OrdOrganisation, RoleClass};
 use crate::reference_data::ReferenceData;
 use crate::seed::{ENGLAND, JERSEY, WALES};
+use crate::writes::{self, WriteTxn};
 
 /// Most codes one call may name: ORD is asked for each (and maybe for its trust) at no more
 /// than `ORD_MAX_RPS` requests a second.
@@ -318,7 +319,7 @@ fn upstream(e: OrdError) -> AppError {
 }
 
 /// Commits, or rolls back for a dry run or on error.
-async fn finish<T>(txn: DatabaseTransaction, outcome: AppResult<T>, dry_run: bool) -> AppResult<T> {
+async fn finish<T>(txn: WriteTxn, outcome: AppResult<T>, dry_run: bool) -> AppResult<T> {
     match outcome {
         Ok(v) if dry_run => {
             txn.rollback().await?;
@@ -935,8 +936,8 @@ pub async fn create_organisations(
         allow_unlinked: request.allow_unlinked,
     };
     let ctx = ChangeContext::new(actor, source::MERGER, today());
-    let txn = db.begin().await?;
-    let outcome = apply_create(&txn, &codes, &inputs, &ctx).await;
+    let txn = writes::begin(db).await?;
+    let outcome = apply_create(&*txn, &codes, &inputs, &ctx).await;
     let results = finish(txn, outcome, request.dry_run).await?;
     Ok(MergerReport {
         dry_run: request.dry_run,
@@ -1135,8 +1136,8 @@ pub async fn delete_organisations(
 ) -> AppResult<MergerReport> {
     let (codes, warnings) = normalise_codes(ods_codes)?;
     let ctx = ChangeContext::new(actor, source::MERGER, today());
-    let txn = db.begin().await?;
-    let outcome = apply_delete(&txn, &codes, &ctx).await;
+    let txn = writes::begin(db).await?;
+    let outcome = apply_delete(&*txn, &codes, &ctx).await;
     let results = finish(txn, outcome, dry_run).await?;
     Ok(MergerReport {
         dry_run,
@@ -1254,8 +1255,8 @@ pub async fn update_memberships(
     let update = check_update(update)?;
     let reference = ReferenceData::bundled()?;
     let ctx = ChangeContext::new(actor, source::MERGER, today());
-    let txn = db.begin().await?;
-    let outcome = apply_update(&txn, &update, &reference, &ctx).await;
+    let txn = writes::begin(db).await?;
+    let outcome = apply_update(&*txn, &update, &reference, &ctx).await;
     let result = finish(txn, outcome, update.dry_run).await?;
     Ok(MergerReport {
         dry_run: update.dry_run,

@@ -7,10 +7,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::NaiveDate;
-use sea_orm::{
-    ActiveModelTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, NotSet,
-    TransactionTrait,
-};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, NotSet};
 use serde::Serialize;
 
 use crate::change_log::{self, source, Change, ChangeContext};
@@ -363,8 +360,8 @@ pub fn plan(data: &ReferenceData) -> SeedPlan {
 pub async fn seed(db: &DatabaseConnection) -> AppResult<SeedReport> {
     let data = ReferenceData::bundled()?;
     let plan = plan(&data);
-    let txn = db.begin().await?;
-    let report = apply(&txn, &plan).await?;
+    let txn = crate::writes::begin(db).await?;
+    let report = apply(&*txn, &plan).await?;
     txn.commit().await?;
     Ok(report)
 }

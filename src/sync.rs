@@ -12,7 +12,7 @@ use chrono::{Duration, NaiveDate, Utc};
 use futures::StreamExt;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, NotSet,
-    QueryFilter, QueryOrder, Set, TransactionTrait,
+    QueryFilter, QueryOrder, Set,
 };
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -137,11 +137,6 @@ pub struct SyncSuccession {
     pub effective_on: Option<NaiveDate>,
 }
 
-/// Serialises the apply phases of concurrent syncs in this process (e.g. the schedule and a
-/// mutation): each then sees the other's result and finds nothing left to do. Fetching runs
-/// concurrently; the shared ORD client keeps the request rate.
-static APPLY_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
 /// Runs a sync: see the module documentation and `docs/sync.md`.
 pub async fn run(
     db: &DatabaseConnection,
@@ -180,10 +175,12 @@ pub async fn run(
     let lookups: BTreeMap<String, Option<OrdOrganisation>> = extra;
 
     progress.applying();
-    let _guard = APPLY_LOCK.lock().await;
-    let txn = db.begin().await?;
+    // One writer at a time (the schedule, a mutation, a merger): each apply re-reads what the
+    // one before it wrote and finds nothing left to do. Fetching runs concurrently; the shared
+    // ORD client keeps the request rate.
+    let txn = crate::writes::begin(db).await?;
     let ctx = ChangeContext::new(opts.actor.clone(), source::ORD_SYNC, today);
-    let mut apply = Apply::new(&txn, today).await?;
+    let mut apply = Apply::new(&*txn, today).await?;
     for (code, record) in std::mem::take(&mut records) {
         match record {
             Some(rec) => apply.record(&code, &rec, &lookups).await?,
@@ -210,7 +207,7 @@ pub async fn run(
     report.successions = successions;
     report.warnings = warnings;
 
-    change_log::record(&txn, &ctx, log).await?;
+    change_log::record(&*txn, &ctx, log).await?;
     let count = |n: usize| i32::try_from(n).unwrap_or(i32::MAX);
     sync_run::ActiveModel {
         id: NotSet,
@@ -226,7 +223,7 @@ pub async fn run(
         warnings: Set(count(report.warnings.len())),
         report: Set(serde_json::to_string(&report).ok()),
     }
-    .insert(&txn)
+    .insert(&*txn)
     .await?;
     if opts.dry_run {
         txn.rollback().await?;

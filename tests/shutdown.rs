@@ -112,3 +112,55 @@ async fn sigterm_lets_the_request_in_flight_finish_and_exits_0() {
     };
     assert_eq!(status.code(), Some(0));
 }
+
+#[tokio::test]
+async fn a_half_sent_request_head_does_not_hold_sigterm() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let port = free_port();
+    let child = Command::new(BIN)
+        .arg("serve")
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}", dir.path().join("serve.db").display()),
+        )
+        .env("HOST", "127.0.0.1")
+        .env("PORT", port.to_string())
+        .env("HEADER_READ_TIMEOUT_SECS", "2")
+        .env("RUST_LOG", "warn")
+        .current_dir(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the server");
+    let mut server = Server(child);
+    let base = format!("http://127.0.0.1:{port}");
+    assert!(
+        wait_healthy(&base, Duration::from_secs(60)).await,
+        "server did not come up"
+    );
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    stream
+        .write_all(b"POST /graphql HTTP/1.1\r\nhost: x\r\n")
+        .await
+        .expect("half a head");
+    let started = Instant::now();
+    let term = Command::new("kill")
+        .args(["-TERM", &server.0.id().to_string()])
+        .status()
+        .expect("kill -TERM");
+    assert!(term.success());
+    let status = loop {
+        if let Some(status) = server.0.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(6),
+            "still running {:?} after SIGTERM",
+            started.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(status.code(), Some(0));
+}

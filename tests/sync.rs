@@ -1632,3 +1632,75 @@ async fn sync_1000() {
     assert_eq!(report.listed, 1000);
     assert_eq!(report.fetched, 1000);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_sync_and_admin_edits_released_together_do_not_collide() {
+    use nhs_organisations::mergers::{self, MembershipUpdate, Setting};
+    let env = Env::new().await;
+    let start = days_ago(10);
+    mount_mixed_changes(&env.ord, start).await;
+    let sites: Vec<String> = (0..10)
+        .map(|i| format!("SELECT ods_code FROM organisations WHERE deleted_at IS NULL AND ods_code NOT LIKE 'RVV%' ORDER BY ods_code LIMIT 1 OFFSET {i}"))
+        .collect();
+    let mut codes = Vec::new();
+    for q in sites {
+        let row = env
+            .db
+            .db
+            .query_one(sea_orm::Statement::from_string(
+                env.db.db.get_database_backend(),
+                q,
+            ))
+            .await
+            .expect("query")
+            .expect("a site");
+        codes.push(row.try_get::<String>("", "ods_code").expect("code"));
+    }
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(codes.len() + 1));
+    let mut edits = Vec::new();
+    for code in codes {
+        let (db, barrier) = (env.db.db.clone(), barrier.clone());
+        edits.push(tokio::spawn(async move {
+            barrier.wait().await;
+            let update = MembershipUpdate {
+                ods_code: code,
+                paediatric_diabetes_unit: Setting::Clear,
+                open_uk_network: Setting::Clear,
+                ..Default::default()
+            };
+            mergers::update_memberships(&db, &update, "editor")
+                .await
+                .map(|_| ())
+                .map_err(|e| (e.code(), e.to_string()))
+        }));
+    }
+    let (db, client, b) = (env.db.db.clone(), env.ord.client.clone(), barrier.clone());
+    let synced = tokio::spawn(async move {
+        b.wait().await;
+        sync::run(
+            &db,
+            &client,
+            SyncOptions {
+                since: Some(start),
+                dry_run: false,
+                actor: "scheduler".into(),
+            },
+            &NoProgress,
+        )
+        .await
+        .map_err(|e| e.to_string())
+    });
+    for edit in edits {
+        let outcome = edit.await.expect("task");
+        assert!(outcome.is_ok(), "{outcome:?}");
+    }
+    let report = synced.await.expect("task").expect("the sync applies");
+    assert!(!report.moves.is_empty());
+    // Written outside the schema: the snapshot follows within a second.
+    assert!(
+        common::eventually(std::time::Duration::from_secs(1), || async {
+            env.org("RVV01").await["trust"]["odsCode"] == "RJ1"
+        })
+        .await
+    );
+}

@@ -6,7 +6,17 @@ use async_graphql::extensions::{
 };
 use async_graphql::{ErrorExtensionValues, Response, ServerError, Value};
 
-use crate::errors::{internal_error, AppError, ErrorCode, RequestId};
+use crate::errors::{
+    gql_error, internal_error, is_constraint_violation, AppError, ErrorCode, RequestId,
+    CHANGED_CONCURRENTLY,
+};
+
+/// Most errors one response carries; the rest are counted in one last error. A document can
+/// hold thousands of mistakes and their messages would dwarf it.
+pub const MAX_ERRORS: usize = 20;
+
+/// Longest line of an error message: parse errors quote the offending line of the query.
+const MAX_MESSAGE_LINE: usize = 160;
 
 /// The extension that rewrites errors on their way out.
 pub struct ErrorCodes;
@@ -50,7 +60,12 @@ pub fn classify(err: &mut ServerError) {
         return;
     }
     if let Some(db) = err.source::<sea_orm::DbErr>() {
-        let mapped = internal_error(db);
+        let mapped =
+            if is_constraint_violation(db) || matches!(db, sea_orm::DbErr::RecordNotUpdated) {
+                gql_error(ErrorCode::Conflict, CHANGED_CONCURRENTLY)
+            } else {
+                internal_error(db)
+            };
         replace(err, mapped);
         return;
     }
@@ -64,6 +79,17 @@ pub fn classify(err: &mut ServerError) {
         || msg.contains("recursion depth of the query")
         || msg.contains("recursion limit exceeded")
         || msg.starts_with("The number of directives on the field");
+    if err.message.lines().any(|l| l.len() > MAX_MESSAGE_LINE) {
+        err.message = err
+            .message
+            .lines()
+            .map(|l| match l.char_indices().nth(MAX_MESSAGE_LINE) {
+                Some((cut, _)) => format!("{}…", &l[..cut]),
+                None => l.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+    }
     set_code(
         err,
         if too_complex {
@@ -137,6 +163,34 @@ impl Extension for ErrorCodesExtension {
     async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
         let mut response = next.run(ctx).await;
         response.errors.iter_mut().for_each(classify);
+        cap_errors(&mut response.errors);
         response
     }
+}
+
+/// Keeps the first `MAX_ERRORS` errors and says how many more there were.
+pub fn cap_errors(errors: &mut Vec<ServerError>) {
+    if errors.len() <= MAX_ERRORS {
+        return;
+    }
+    let left_out = errors.len() - MAX_ERRORS;
+    let code = errors
+        .first()
+        .and_then(|e| e.extensions.as_ref())
+        .and_then(|e| e.get("code"))
+        .cloned();
+    errors.truncate(MAX_ERRORS);
+    let mut more = ServerError::new(
+        format!("{left_out} more error(s) left out; fix these first."),
+        None,
+    );
+    let ext = more
+        .extensions
+        .get_or_insert_with(ErrorExtensionValues::default);
+    ext.set(
+        "code",
+        code.unwrap_or(Value::from(ErrorCode::BadUserInput.as_str())),
+    );
+    ext.set("leftOut", Value::from(left_out));
+    errors.push(more);
 }

@@ -84,10 +84,129 @@ impl Extension for DocumentLimitsExtension {
         mut request: Request,
         next: NextPrepareRequest<'_>,
     ) -> ServerResult<Request> {
+        // The parser recurses on nested values without a limit: look at the text first.
+        check_nesting(&request.query)?;
         // Parse once here; async-graphql reuses the parsed document.
-        let shape = document_shape(request.parsed_query()?, self.0.max_recursion)?;
+        let doc = request.parsed_query()?;
+        check_directives(doc, self.0.max_directives)?;
+        let shape = document_shape(doc, self.0.max_recursion)?;
         check(&shape, &self.0)?;
         next.run(ctx, request).await
+    }
+}
+
+/// Deepest nesting of brackets (`{`, `[`, `(`) the query text may have, outside strings and
+/// comments. The parser recurses once per level and overflows the stack at about 1,800; real
+/// queries (the introspection query included) stay under 20.
+pub const MAX_TEXT_NESTING: usize = 64;
+
+/// Most directives in one document, wherever they are.
+pub const MAX_DOCUMENT_DIRECTIVES: usize = 100;
+
+/// Refuses text nested deeper than `MAX_TEXT_NESTING`, before anything parses it. Linear in
+/// the text and never recursive.
+pub fn check_nesting(query: &str) -> ServerResult<()> {
+    let b = query.as_bytes();
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'#' => {
+                while i < b.len() && b[i] != b'\n' && b[i] != b'\r' {
+                    i += 1;
+                }
+            }
+            b'"' if b[i..].starts_with(b"\"\"\"") => {
+                i += 3;
+                while i < b.len() && !b[i..].starts_with(b"\"\"\"") {
+                    // `\"""` is an escaped delimiter inside a block string.
+                    i += if b[i..].starts_with(b"\\\"\"\"") {
+                        4
+                    } else {
+                        1
+                    };
+                }
+                i += 2;
+            }
+            b'"' => {
+                i += 1;
+                while i < b.len() && b[i] != b'"' && b[i] != b'\n' {
+                    i += if b[i] == b'\\' { 2 } else { 1 };
+                }
+            }
+            b'{' | b'[' | b'(' => {
+                depth += 1;
+                if depth > MAX_TEXT_NESTING {
+                    return Err(too_complex(format!(
+                        "The query nests brackets more than {MAX_TEXT_NESTING} deep; flatten its lists and objects."
+                    )));
+                }
+            }
+            b'}' | b']' | b')' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        i += 1;
+    }
+    Ok(())
+}
+
+/// Counts every directive of a document: on operations, variables, fragments, fields, spreads
+/// and inline fragments, used or not (each one can cost a validation error).
+fn check_directives(doc: &ExecutableDocument, max_on_one: usize) -> ServerResult<()> {
+    let mut count = DirectiveCount::default();
+    for (_, op) in doc.operations.iter() {
+        count.add(op.node.directives.len());
+        for v in &op.node.variable_definitions {
+            count.add(v.node.directives.len());
+        }
+        count.selection_set(&op.node.selection_set);
+    }
+    for fragment in doc.fragments.values() {
+        count.add(fragment.node.directives.len());
+        count.selection_set(&fragment.node.selection_set);
+    }
+    if count.most_on_one > max_on_one {
+        return Err(too_complex(format!(
+            "{} directives on one field, operation or fragment; at most {max_on_one} are allowed.",
+            count.most_on_one
+        )));
+    }
+    if count.total > MAX_DOCUMENT_DIRECTIVES {
+        return Err(too_complex(format!(
+            "The query has {} directives; at most {MAX_DOCUMENT_DIRECTIVES} are allowed.",
+            count.total
+        )));
+    }
+    Ok(())
+}
+
+#[derive(Default)]
+struct DirectiveCount {
+    total: usize,
+    most_on_one: usize,
+}
+
+impl DirectiveCount {
+    fn add(&mut self, n: usize) {
+        self.total = self.total.saturating_add(n);
+        self.most_on_one = self.most_on_one.max(n);
+    }
+
+    /// Recursion is bounded: the text is at most `MAX_TEXT_NESTING` deep.
+    fn selection_set(&mut self, set: &Positioned<SelectionSet>) {
+        for item in &set.node.items {
+            match &item.node {
+                Selection::Field(f) => {
+                    self.add(f.node.directives.len());
+                    self.selection_set(&f.node.selection_set);
+                }
+                Selection::InlineFragment(f) => {
+                    self.add(f.node.directives.len());
+                    self.selection_set(&f.node.selection_set);
+                }
+                Selection::FragmentSpread(f) => self.add(f.node.directives.len()),
+            }
+        }
     }
 }
 
@@ -286,6 +405,38 @@ mod tests {
         assert!(
             shape("{ ...A } fragment A on Query { ...B } fragment B on Query { ...A }").is_ok()
         );
+    }
+
+    #[test]
+    fn nesting_is_counted_outside_strings_and_comments() {
+        let deep = |n: usize| {
+            format!(
+                "{{ countries(x: {}1{}) {{ code }} }}",
+                "[".repeat(n),
+                "]".repeat(n)
+            )
+        };
+        assert!(check_nesting(&deep(60)).is_ok());
+        assert!(check_nesting(&deep(64)).is_err());
+        assert!(check_nesting(&deep(100_000)).is_err());
+        let hidden = format!(
+            "{{ a(s: \"{0}\\\" {0}\", b: \"\"\"{0} \\\"\"\" {0}\"\"\") # {0}\n{{ x }} }}",
+            "[".repeat(100)
+        );
+        assert!(check_nesting(&hidden).is_ok(), "{hidden}");
+        assert!(check_nesting(&format!("{{ # x\n {} }}", "{".repeat(65))).is_err());
+    }
+
+    #[test]
+    fn directives_are_counted_everywhere() {
+        let doc = |q: &str| async_graphql::parser::parse_query(q).expect("parses");
+        let on_op = format!("query Q {} {{ a }}", "@a ".repeat(6));
+        assert!(check_directives(&doc(&on_op), 5).is_err());
+        let on_fragment = format!("{{ a }} fragment F on Query {} {{ a }}", "@a ".repeat(6));
+        assert!(check_directives(&doc(&on_fragment), 5).is_err());
+        let spread: String = (0..101).map(|i| format!("a{i}: a @b ")).collect();
+        assert!(check_directives(&doc(&format!("{{ {spread} }}")), 5).is_err());
+        assert!(check_directives(&doc("query Q @a { a @b @c { b @d } }"), 5).is_ok());
     }
 
     #[test]

@@ -327,8 +327,16 @@ impl QueryRoot {
         every::<country::Model, _>(ctx, as_of).await
     }
 
-    /// The change log, newest first (100 entries unless `limit` says otherwise): every write
-    /// with who made it, when, and the state before and after.
+    /// The change log, newest first (100 entries unless `limit` says otherwise, at most
+    /// 1,000): every write with who made it, when, and the state before and after. An actor
+    /// that is an admin key's name shows as `admin` unless the request carries an admin key.
+    /// Page on with `before`: the last entry's `id`.
+    #[graphql(complexity = "list_cost(
+        directory::MAX_CHANGE_LOG_PAGE as usize,
+        Some(limit.unwrap_or(directory::CHANGE_LOG_PAGE)),
+        child_complexity
+    )")]
+    #[allow(clippy::too_many_arguments)]
     async fn change_log(
         &self,
         ctx: &Context<'_>,
@@ -338,13 +346,27 @@ impl QueryRoot {
         source: Option<String>,
         limit: Option<i32>,
         offset: Option<i32>,
+        #[graphql(desc = "Only entries older than this entry id (the cursor of the next page).")]
+        before: Option<i32>,
     ) -> Result<Vec<ChangeLogEntry>> {
+        // Reads need no key, but key names are for admins only.
+        let admin = ctx.data_opt::<crate::auth::BearerToken>().is_some()
+            && crate::auth::require_admin(ctx).await.is_ok();
         let filter = directory::ChangeFilter {
             entity,
             code,
             source,
         };
-        let rows = directory::changes(db(ctx)?, &filter, Page { limit, offset }).await?;
-        Ok(rows.into_iter().map(Into::into).collect())
+        let rows = directory::changes(db(ctx)?, &filter, Page { limit, offset }, before).await?;
+        Ok(rows
+            .into_iter()
+            .map(|m| {
+                let mut entry = ChangeLogEntry::from(m);
+                if !admin && !crate::change_log::is_public_actor(&entry.actor) {
+                    entry.actor = crate::change_log::HIDDEN_ACTOR.to_string();
+                }
+                entry
+            })
+            .collect())
     }
 }

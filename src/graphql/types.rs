@@ -999,6 +999,8 @@ impl Country {
 /// One recorded write: who or what made it, when, and the state before and after.
 #[derive(SimpleObject, Clone, Debug)]
 pub struct ChangeLogEntry {
+    /// The entry's id, increasing with time: `changeLog(before:)` takes it as a cursor.
+    pub id: i32,
     /// When the write was recorded (RFC 3339, UTC).
     pub recorded_at: String,
     /// The day the change takes effect.
@@ -1024,6 +1026,7 @@ pub struct ChangeLogEntry {
 impl From<crate::entities::change_log::Model> for ChangeLogEntry {
     fn from(m: crate::entities::change_log::Model) -> Self {
         Self {
+            id: m.id,
             recorded_at: m.recorded_at.to_rfc3339(),
             effective_on: Date(m.effective_on),
             actor: m.actor,

@@ -241,15 +241,17 @@ pub async fn serve_state(
     state: nhs_organisations::http::AppState,
     settings: nhs_organisations::config::ServerSettings,
 ) -> String {
-    let app = nhs_organisations::http::router(state, &settings);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
+    // The server main runs, connection handling included.
     tokio::spawn(async move {
-        let _ = axum::serve(
+        let _ = nhs_organisations::http::serve_listener(
             listener,
-            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            state,
+            &settings,
+            std::future::pending(),
         )
         .await;
     });

@@ -1,0 +1,163 @@
+//! Starting the binary with bad settings: one line on stderr saying what is wrong, a non-zero
+//! exit, no panic, no secret; and a missing SQLite file is said loudly.
+#![cfg(unix)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_nhs-organisations");
+
+fn run(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args)
+        .current_dir(dir)
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}", dir.join("x.db").display()),
+        )
+        .env("RUST_LOG", "off")
+        .env_remove("PORT")
+        .env_remove("CORS_ORIGINS")
+        .env_remove("MAX_BODY_BYTES");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run the binary")
+}
+
+fn stderr_lines(o: &Output) -> Vec<String> {
+    String::from_utf8_lossy(&o.stderr)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(String::from)
+        .collect()
+}
+
+fn assert_one_line_failure(o: &Output, mentions: &str) {
+    assert!(!o.status.success());
+    let lines = stderr_lines(o);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].contains(mentions), "{lines:?}");
+    assert!(!lines[0].contains("panicked"), "{lines:?}");
+}
+
+#[test]
+fn unusable_server_settings_are_refused_before_anything_runs() {
+    let dir = tempfile::tempdir().expect("dir");
+    for (var, value) in [
+        ("PORT", "0"),
+        ("MAX_BODY_BYTES", "0"),
+        ("CORS_ORIGINS", "*"),
+        ("CORS_ORIGINS", "not an origin"),
+    ] {
+        let o = run(dir.path(), &["serve"], &[(var, value)]);
+        assert_one_line_failure(&o, var);
+        assert!(!dir.path().join("x.db").exists(), "{var}: nothing migrated");
+    }
+}
+
+#[test]
+fn a_bad_flag_is_one_line() {
+    let dir = tempfile::tempdir().expect("dir");
+    let o = run(dir.path(), &["serve", "--port", "abc"], &[]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_one_line_failure(&o, "abc");
+    let o = run(dir.path(), &["no-such-command"], &[]);
+    assert_one_line_failure(&o, "no-such-command");
+}
+
+#[test]
+fn a_mistyped_database_url_never_prints_its_password() {
+    let dir = tempfile::tempdir().expect("dir");
+    for url in [
+        "postgress://admin:s3cr3t-pw@127.0.0.1:5432/db",
+        "mysql://admin:s3cr3t-pw@127.0.0.1/db",
+    ] {
+        let o = run(dir.path(), &["migrate"], &[("DATABASE_URL", url)]);
+        assert_one_line_failure(&o, "DATABASE_URL");
+        assert!(!String::from_utf8_lossy(&o.stderr).contains("s3cr3t"));
+    }
+}
+
+#[test]
+fn a_garbage_rust_log_is_reported() {
+    let dir = tempfile::tempdir().expect("dir");
+    let o = run(
+        dir.path(),
+        &["serve"],
+        &[("RUST_LOG", "[[[=="), ("PORT", "0")],
+    );
+    assert!(!o.status.success());
+    let text = String::from_utf8_lossy(&o.stderr);
+    assert!(text.contains("RUST_LOG"), "{text}");
+}
+
+#[test]
+fn serving_without_a_database_file_says_so_loudly() {
+    let dir = tempfile::tempdir().expect("dir");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("port");
+    let mut child = Command::new(BIN)
+        .arg("serve")
+        .current_dir(dir.path())
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}", dir.path().join("gone.db").display()),
+        )
+        .env("RUST_LOG", "warn")
+        .env("PORT", port.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let until = Instant::now() + Duration::from_secs(30);
+    let mut found = false;
+    while Instant::now() < until {
+        match rx.recv_timeout(Duration::from_millis(200)) {
+            Ok(line) if line.contains("NO DATABASE FILE") => {
+                found = true;
+                break;
+            }
+            _ => {}
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(found, "the warning was logged");
+}
+
+#[test]
+fn a_database_error_is_said_once() {
+    let dir = tempfile::tempdir().expect("dir");
+    let o = run(
+        dir.path(),
+        &["migrate"],
+        &[("DATABASE_URL", "sqlite:///nonexistent-dir/for/sure/x.db")],
+    );
+    assert_one_line_failure(&o, "unable to open database file");
+    let text = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(
+        text.matches("unable to open database file").count(),
+        1,
+        "{text}"
+    );
+}
+
+#[test]
+fn a_bad_variable_for_the_default_command_is_one_line() {
+    let dir = tempfile::tempdir().expect("dir");
+    let o = run(dir.path(), &[], &[("PORT", "abc")]);
+    assert_one_line_failure(&o, "abc");
+}
