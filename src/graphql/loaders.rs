@@ -1,9 +1,7 @@
-//! Per-request DataLoaders over the request's pinned snapshot: every edge is loaded in batches,
-//! typed by its ends (`snapshot::edges`), and no read touches the database.
+//! Per-request DataLoaders over the request's pinned snapshot: every edge of a query level is
+//! loaded in one batch, typed by its ends (`snapshot::edges`), and no read touches the database.
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
-use std::marker::PhantomData;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use async_graphql::dataloader::{DataLoader, Loader};
 use async_graphql::extensions::{
@@ -12,6 +10,7 @@ use async_graphql::extensions::{
 use async_graphql::parser::types::{ExecutableDocument, OperationType};
 use async_graphql::{Context, Request, Response, ServerResult, Variables};
 use chrono::Utc;
+use tokio::sync::OnceCell;
 
 use crate::errors::internal_error;
 use crate::memberships::Edge;
@@ -61,86 +60,54 @@ impl Pinned {
 #[derive(Copy, Clone, Debug)]
 pub struct Today(pub Day);
 
-/// Key: the parent of a child on an edge, on a day.
-pub struct Up<P> {
+/// Key: the parent (by id) of a child on an edge, on a day.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ParentOf {
     edge: Edge,
     child: i32,
     day: Day,
-    _p: PhantomData<fn() -> P>,
 }
 
-/// Key: the children of a parent on an edge, on a day.
-pub struct Down<C> {
+/// Key: the children (by id) of a parent on an edge, on a day.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ChildrenOf {
     edge: Edge,
     parent: i32,
     day: Day,
-    _c: PhantomData<fn() -> C>,
 }
-
-macro_rules! key_traits {
-    ($name:ident, $id:ident) => {
-        impl<T> Clone for $name<T> {
-            fn clone(&self) -> Self {
-                *self
-            }
-        }
-        impl<T> Copy for $name<T> {}
-        impl<T> PartialEq for $name<T> {
-            fn eq(&self, o: &Self) -> bool {
-                (self.edge, self.$id, self.day) == (o.edge, o.$id, o.day)
-            }
-        }
-        impl<T> Eq for $name<T> {}
-        impl<T> Hash for $name<T> {
-            fn hash<H: Hasher>(&self, h: &mut H) {
-                (self.edge, self.$id, self.day).hash(h)
-            }
-        }
-    };
-}
-key_traits!(Up, child);
-key_traits!(Down, parent);
 
 /// Loads edges from the request's snapshot.
 pub struct SnapshotLoader {
     pinned: Arc<Pinned>,
 }
 
-impl<P: Kind> Loader<Up<P>> for SnapshotLoader {
-    type Value = Arc<P>;
+impl Loader<ParentOf> for SnapshotLoader {
+    type Value = i32;
     type Error = async_graphql::Error;
 
-    async fn load(&self, keys: &[Up<P>]) -> async_graphql::Result<HashMap<Up<P>, Arc<P>>> {
-        let s = &self.pinned.get().await?;
+    async fn load(&self, keys: &[ParentOf]) -> async_graphql::Result<HashMap<ParentOf, i32>> {
+        let s = self.pinned.get().await?;
         Ok(keys
             .iter()
-            .filter_map(|k| {
-                let parent = s.edge(k.edge).parent_on(k.child, k.day)?;
-                let m = P::table(s).get(parent)?.on(k.day)?;
-                Some((*k, m.clone()))
-            })
+            .filter_map(|k| Some((*k, s.edge(k.edge).parent_on(k.child, k.day)?)))
             .collect())
     }
 }
 
-impl<C: Kind> Loader<Down<C>> for SnapshotLoader {
-    type Value = Arc<Vec<Arc<C>>>;
+impl Loader<ChildrenOf> for SnapshotLoader {
+    type Value = Arc<Vec<i32>>;
     type Error = async_graphql::Error;
 
-    async fn load(&self, keys: &[Down<C>]) -> async_graphql::Result<HashMap<Down<C>, Self::Value>> {
-        let s = &self.pinned.get().await?;
-        let table = C::table(s);
+    async fn load(
+        &self,
+        keys: &[ChildrenOf],
+    ) -> async_graphql::Result<HashMap<ChildrenOf, Arc<Vec<i32>>>> {
+        let s = self.pinned.get().await?;
         Ok(keys
             .iter()
             .map(|k| {
-                let mut list: Vec<Arc<C>> = s
-                    .edge(k.edge)
-                    .children_on(k.parent, k.day)
-                    .filter_map(|id| table.get(id)?.on(k.day).cloned())
-                    .collect();
-                list.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
-                list.dedup_by_key(|m| m.id());
-                (*k, Arc::new(list))
+                let ids = s.edge(k.edge).children_on(k.parent, k.day).collect();
+                (*k, Arc::new(ids))
             })
             .collect())
     }
@@ -162,44 +129,179 @@ pub fn today(ctx: &Context<'_>) -> Day {
         .unwrap_or_else(|| Utc::now().date_naive())
 }
 
-/// The parent of `child` on a typed edge, on `day`.
-pub async fn up<C: Kind, P: Kind>(
+/// A GraphQL object made from a record on a day, belonging to a level.
+pub trait Wrap<M>: Sized {
+    fn wrap(rec: Arc<M>, day: Day, level: Arc<Level>) -> Self;
+}
+
+/// Objects resolved side by side at one level of a query (a root list, or every child that
+/// one edge of the level above produced). Each edge of a level is loaded once, for all of its
+/// objects, in one `load_many` through the DataLoader; the links are kept by id, and the typed
+/// edge (`EdgeDef<C, P>`) says which table the ids belong to.
+pub struct Level {
+    ids: Vec<i32>,
+    day: Day,
+    memo: Mutex<HashMap<(Edge, bool), Memo>>,
+}
+
+/// The memoised load of one edge of a level.
+type Memo = Arc<OnceCell<Arc<Links>>>;
+
+/// One edge of a level: each object's linked ids (in list order), and the level they form.
+struct Links {
+    of: HashMap<i32, Vec<i32>>,
+    next: Arc<Level>,
+}
+
+impl std::fmt::Debug for Level {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Level({} ids on {})", self.ids.len(), self.day)
+    }
+}
+
+impl Level {
+    pub fn new(ids: Vec<i32>, day: Day) -> Arc<Self> {
+        Arc::new(Self {
+            ids,
+            day,
+            memo: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Runs `init` once per edge and direction for the level; later callers share it.
+    async fn links<F>(&self, key: (Edge, bool), init: F) -> async_graphql::Result<Arc<Links>>
+    where
+        F: std::future::Future<Output = async_graphql::Result<Links>>,
+    {
+        let cell = {
+            let mut memo = self.memo.lock().unwrap_or_else(|e| e.into_inner());
+            memo.entry(key).or_default().clone()
+        };
+        Ok(cell
+            .get_or_try_init(|| async { init.await.map(Arc::new) })
+            .await?
+            .clone())
+    }
+}
+
+/// Wraps records of one kind, all on one day, as one level.
+pub fn on_day<M: Kind, T: Wrap<M>>(list: impl IntoIterator<Item = Arc<M>>, day: Day) -> Vec<T> {
+    let list: Vec<Arc<M>> = list.into_iter().collect();
+    let level = Level::new(list.iter().map(|m| m.id()).collect(), day);
+    list.into_iter()
+        .map(|m| T::wrap(m, day, level.clone()))
+        .collect()
+}
+
+/// Wraps one record on a day.
+pub fn one_on_day<M: Kind, T: Wrap<M>>(rec: Arc<M>, day: Day) -> T {
+    let level = Level::new(vec![rec.id()], day);
+    T::wrap(rec, day, level)
+}
+
+const UP: bool = true;
+const DOWN: bool = false;
+
+/// The parent of `child` (an object of `level`) on a typed edge.
+pub async fn up<C: Kind, P: Kind, T: Wrap<P>>(
     ctx: &Context<'_>,
+    level: &Arc<Level>,
     e: EdgeDef<C, P>,
     child: i32,
-    day: Day,
-) -> async_graphql::Result<Option<Arc<P>>> {
+) -> async_graphql::Result<Option<T>> {
+    let day = level.day;
+    let s = snapshot(ctx).await?;
     // A mutation's report shows the parents the call leaves (even in a dry run).
     if let Some(reported) = ctx
         .data_opt::<ReportedParents>()
         .and_then(|r| r.get(e.edge, child))
     {
-        let s = snapshot(ctx).await?;
-        return Ok(reported.and_then(|p| P::table(&s).get(p).map(|r| r.version_on(day).clone())));
+        return Ok(reported
+            .and_then(|p| P::table(&s).get(p))
+            .map(|r| one_on_day(r.version_on(day).clone(), day)));
     }
-    let key = Up {
-        edge: e.edge,
-        child,
-        day,
-        _p: PhantomData,
+    let links = level
+        .links((e.edge, UP), async {
+            let keys = level.ids.iter().map(|&child| ParentOf {
+                edge: e.edge,
+                child,
+                day,
+            });
+            let found = loader(ctx)?.load_many(keys).await?;
+            let table = P::table(&s);
+            let of: HashMap<i32, Vec<i32>> = found
+                .into_iter()
+                .filter(|(_, p)| table.get(*p).is_some_and(|r| r.exists_on(day)))
+                .map(|(k, p)| (k.child, vec![p]))
+                .collect();
+            let mut ids: Vec<i32> = of.values().flatten().copied().collect();
+            ids.sort_unstable();
+            ids.dedup();
+            Ok(Links {
+                of,
+                next: Level::new(ids, day),
+            })
+        })
+        .await?;
+    let Some(&parent) = links.of.get(&child).and_then(|p| p.first()) else {
+        return Ok(None);
     };
-    loader(ctx)?.load_one(key).await
+    Ok(P::table(&s)
+        .get(parent)
+        .and_then(|r| r.on(day))
+        .map(|m| T::wrap(m.clone(), day, links.next.clone())))
 }
 
-/// The children of `parent` on a typed edge, on `day`, in list order.
-pub async fn down<C: Kind, P: Kind>(
+/// The children of `parent` (an object of `level`) on a typed edge, in list order.
+pub async fn down<C: Kind, P: Kind, T: Wrap<C>>(
     ctx: &Context<'_>,
+    level: &Arc<Level>,
     e: EdgeDef<C, P>,
     parent: i32,
-    day: Day,
-) -> async_graphql::Result<Arc<Vec<Arc<C>>>> {
-    let key = Down {
-        edge: e.edge,
-        parent,
-        day,
-        _c: PhantomData,
-    };
-    Ok(loader(ctx)?.load_one(key).await?.unwrap_or_default())
+) -> async_graphql::Result<Vec<T>> {
+    let day = level.day;
+    let s = snapshot(ctx).await?;
+    let links = level
+        .links((e.edge, DOWN), async {
+            let keys = level.ids.iter().map(|&parent| ChildrenOf {
+                edge: e.edge,
+                parent,
+                day,
+            });
+            let found = loader(ctx)?.load_many(keys).await?;
+            let table = C::table(&s);
+            let mut all = Vec::new();
+            let of: HashMap<i32, Vec<i32>> = found
+                .into_iter()
+                .map(|(k, ids)| {
+                    let mut list: Vec<&Arc<C>> = ids
+                        .iter()
+                        .filter_map(|id| table.get(*id)?.on(day))
+                        .collect();
+                    list.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+                    list.dedup_by_key(|m| m.id());
+                    let ids: Vec<i32> = list.iter().map(|m| m.id()).collect();
+                    all.extend(ids.iter().copied());
+                    (k.parent, ids)
+                })
+                .collect();
+            all.sort_unstable();
+            all.dedup();
+            Ok(Links {
+                of,
+                next: Level::new(all, day),
+            })
+        })
+        .await?;
+    let table = C::table(&s);
+    Ok(links
+        .of
+        .get(&parent)
+        .into_iter()
+        .flatten()
+        .filter_map(|id| table.get(*id)?.on(day))
+        .map(|m| T::wrap(m.clone(), day, links.next.clone()))
+        .collect())
 }
 
 /// Parents a mutation's report shows for the sites it touched, as the call left them. A dry run

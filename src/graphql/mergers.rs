@@ -5,7 +5,7 @@ use async_graphql::{
 };
 use sea_orm::DatabaseConnection;
 
-use super::loaders::ReportedParents;
+use super::loaders::{one_on_day, ReportedParents};
 use super::scalars::Date;
 use super::types::Organisation;
 use crate::auth;
@@ -136,7 +136,7 @@ impl MergerResult {
     async fn organisation(&self) -> Option<Organisation> {
         self.site
             .clone()
-            .map(|m| (std::sync::Arc::new(m), chrono::Utc::now().date_naive()).into())
+            .map(|m| one_on_day(std::sync::Arc::new(m), chrono::Utc::now().date_naive()))
     }
 }
 

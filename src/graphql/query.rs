@@ -3,7 +3,7 @@ use async_graphql::{Context, InputObject, Object, Result};
 use sea_orm::DatabaseConnection;
 
 use super::limits::{list_cost, weight};
-use super::loaders::{snapshot, today};
+use super::loaders::{on_day, one_on_day, snapshot, today, Wrap};
 use super::scalars::Date;
 use super::types::*;
 use crate::codes;
@@ -53,21 +53,18 @@ async fn day(ctx: &Context<'_>, as_of: Option<Date>) -> Result<(Arc<Snapshot>, D
 }
 
 /// One record of a kind by a normalised code, wrapped for the day.
-async fn one<M: Kind, T: From<(Arc<M>, Day)>>(
+async fn one<M: Kind, T: Wrap<M>>(
     ctx: &Context<'_>,
     code: Result<String, AppError>,
     as_of: Option<Date>,
 ) -> Result<Option<T>> {
     let code = code?;
     let (s, day) = day(ctx, as_of).await?;
-    Ok(directory::by_code::<M>(&s, &code, day).map(|m| T::from((m, day))))
+    Ok(directory::by_code::<M>(&s, &code, day).map(|m| one_on_day(m, day)))
 }
 
 /// Every record of a kind on the day, in list order.
-async fn every<M: Kind, T: From<(Arc<M>, Day)>>(
-    ctx: &Context<'_>,
-    as_of: Option<Date>,
-) -> Result<Vec<T>> {
+async fn every<M: Kind, T: Wrap<M>>(ctx: &Context<'_>, as_of: Option<Date>) -> Result<Vec<T>> {
     let (s, day) = day(ctx, as_of).await?;
     Ok(on_day(directory::all::<M>(&s, day), day))
 }
@@ -114,7 +111,7 @@ impl QueryRoot {
         as_of: Option<Date>,
     ) -> Result<Option<Organisation>> {
         let (s, day) = day(ctx, as_of).await?;
-        Ok(directory::organisation(&s, &ods_code, day)?.map(|m| (m, day).into()))
+        Ok(directory::organisation(&s, &ods_code, day)?.map(|m| one_on_day(m, day)))
     }
 
     /// The sites there on the day, by name.
@@ -147,7 +144,7 @@ impl QueryRoot {
         as_of: Option<Date>,
     ) -> Result<Option<Trust>> {
         let (s, day) = day(ctx, as_of).await?;
-        Ok(directory::trust(&s, &ods_code, day)?.map(|m| (m, day).into()))
+        Ok(directory::trust(&s, &ods_code, day)?.map(|m| one_on_day(m, day)))
     }
 
     /// Trusts, by name.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_graphql::{Context, Enum, Interface, Object, Result, SimpleObject};
 
 use super::limits::{list_cost, weight};
-use super::loaders::{down, snapshot, up};
+use super::loaders::{down, on_day, snapshot, up, Level, Wrap};
 use super::scalars::Date;
 use crate::directory;
 use crate::entities::{
@@ -15,14 +15,6 @@ use crate::entities::{
 };
 use crate::memberships::Edge;
 use crate::snapshot::{self, edges, Day, Kind, Snapshot};
-
-/// Wraps records of a kind for the GraphQL layer, all on one day.
-pub fn on_day<M, T: From<(Arc<M>, Day)>>(
-    list: impl IntoIterator<Item = Arc<M>>,
-    day: Day,
-) -> Vec<T> {
-    list.into_iter().map(|m| T::from((m, day))).collect()
-}
 
 /// One record that succeeded another.
 #[derive(SimpleObject, Clone, Debug)]
@@ -194,11 +186,12 @@ const SITE_EDGES: [Edge; 8] = [
 pub struct Organisation {
     pub rec: Arc<organisation::Model>,
     pub day: Day,
+    pub level: Arc<Level>,
 }
 
-impl From<(Arc<organisation::Model>, Day)> for Organisation {
-    fn from((rec, day): (Arc<organisation::Model>, Day)) -> Self {
-        Self { rec, day }
+impl Wrap<organisation::Model> for Organisation {
+    fn wrap(rec: Arc<organisation::Model>, day: Day, level: Arc<Level>) -> Self {
+        Self { rec, day, level }
     }
 }
 /// A hospital or community site where children are cared for.
@@ -276,18 +269,18 @@ impl Organisation {
 
     /// The NHS trust that runs the site (English and Jersey sites).
     async fn trust(&self, ctx: &Context<'_>) -> Result<Option<Trust>> {
-        Ok(up(ctx, edges::SITE_TRUST, self.rec.id, self.day)
-            .await?
-            .map(|m| (m, self.day).into()))
+        up(ctx, &self.level, edges::SITE_TRUST, self.rec.id).await
     }
 
     /// The Local Health Board that runs the site (Welsh sites).
     async fn local_health_board(&self, ctx: &Context<'_>) -> Result<Option<LocalHealthBoard>> {
-        Ok(
-            up(ctx, edges::SITE_LOCAL_HEALTH_BOARD, self.rec.id, self.day)
-                .await?
-                .map(|m| (m, self.day).into()),
+        up(
+            ctx,
+            &self.level,
+            edges::SITE_LOCAL_HEALTH_BOARD,
+            self.rec.id,
         )
+        .await
     }
 
     /// The trust or Local Health Board that runs the site.
@@ -306,23 +299,24 @@ impl Organisation {
         &self,
         ctx: &Context<'_>,
     ) -> Result<Option<IntegratedCareBoard>> {
-        Ok(up(
+        up(
             ctx,
+            &self.level,
             edges::SITE_INTEGRATED_CARE_BOARD,
             self.rec.id,
-            self.day,
         )
-        .await?
-        .map(|m| (m, self.day).into()))
+        .await
     }
 
     /// The NHS England region the site belongs to (English sites).
     async fn nhs_england_region(&self, ctx: &Context<'_>) -> Result<Option<NhsEnglandRegion>> {
-        Ok(
-            up(ctx, edges::SITE_NHS_ENGLAND_REGION, self.rec.id, self.day)
-                .await?
-                .map(|m| (m, self.day).into()),
+        up(
+            ctx,
+            &self.level,
+            edges::SITE_NHS_ENGLAND_REGION,
+            self.rec.id,
         )
+        .await
     }
 
     /// The Paediatric Diabetes Unit the site is part of.
@@ -330,35 +324,28 @@ impl Organisation {
         &self,
         ctx: &Context<'_>,
     ) -> Result<Option<PaediatricDiabetesUnit>> {
-        Ok(up(
+        up(
             ctx,
+            &self.level,
             edges::SITE_PAEDIATRIC_DIABETES_UNIT,
             self.rec.id,
-            self.day,
         )
-        .await?
-        .map(|m| (m, self.day).into()))
+        .await
     }
 
     /// The OPEN UK paediatric epilepsy network of the site.
     async fn open_uk_network(&self, ctx: &Context<'_>) -> Result<Option<OpenUkNetwork>> {
-        Ok(up(ctx, edges::SITE_OPEN_UK_NETWORK, self.rec.id, self.day)
-            .await?
-            .map(|m| (m, self.day).into()))
+        up(ctx, &self.level, edges::SITE_OPEN_UK_NETWORK, self.rec.id).await
     }
 
     /// The London borough the site is in (London sites).
     async fn london_borough(&self, ctx: &Context<'_>) -> Result<Option<LondonBorough>> {
-        Ok(up(ctx, edges::SITE_LONDON_BOROUGH, self.rec.id, self.day)
-            .await?
-            .map(|m| (m, self.day).into()))
+        up(ctx, &self.level, edges::SITE_LONDON_BOROUGH, self.rec.id).await
     }
 
     /// The country the site is in.
     async fn country(&self, ctx: &Context<'_>) -> Result<Option<Country>> {
-        Ok(up(ctx, edges::SITE_COUNTRY, self.rec.id, self.day)
-            .await?
-            .map(|m| (m, self.day).into()))
+        up(ctx, &self.level, edges::SITE_COUNTRY, self.rec.id).await
     }
 
     /// Every membership the site has had (trust, board, ICB, region, unit, network, borough,
@@ -427,11 +414,12 @@ pub enum ParentOrganisation {
 pub struct Trust {
     pub rec: Arc<trust::Model>,
     pub day: Day,
+    pub level: Arc<Level>,
 }
 
-impl From<(Arc<trust::Model>, Day)> for Trust {
-    fn from((rec, day): (Arc<trust::Model>, Day)) -> Self {
-        Self { rec, day }
+impl Wrap<trust::Model> for Trust {
+    fn wrap(rec: Arc<trust::Model>, day: Day, level: Arc<Level>) -> Self {
+        Self { rec, day, level }
     }
 }
 /// An NHS trust: the parent of English (and Jersey) sites.
@@ -495,8 +483,7 @@ impl Trust {
     /// The current sites the trust runs, by name.
     #[graphql(complexity = "list_cost(weight::FEW_SITES, None, child_complexity)")]
     async fn organisations(&self, ctx: &Context<'_>) -> Result<Vec<Organisation>> {
-        let list = down(ctx, edges::SITE_TRUST, self.rec.id, self.day).await?;
-        Ok(on_day(list.iter().cloned(), self.day))
+        down(ctx, &self.level, edges::SITE_TRUST, self.rec.id).await
     }
 
     /// Every period in which a site belonged to the trust, oldest first.
@@ -543,11 +530,12 @@ impl Trust {
 pub struct LocalHealthBoard {
     pub rec: Arc<local_health_board::Model>,
     pub day: Day,
+    pub level: Arc<Level>,
 }
 
-impl From<(Arc<local_health_board::Model>, Day)> for LocalHealthBoard {
-    fn from((rec, day): (Arc<local_health_board::Model>, Day)) -> Self {
-        Self { rec, day }
+impl Wrap<local_health_board::Model> for LocalHealthBoard {
+    fn wrap(rec: Arc<local_health_board::Model>, day: Day, level: Arc<Level>) -> Self {
+        Self { rec, day, level }
     }
 }
 /// A Welsh Local Health Board: the parent of Welsh sites.
@@ -576,8 +564,13 @@ impl LocalHealthBoard {
     /// The current sites the board runs, by name.
     #[graphql(complexity = "list_cost(weight::FEW_SITES, None, child_complexity)")]
     async fn organisations(&self, ctx: &Context<'_>) -> Result<Vec<Organisation>> {
-        let list = down(ctx, edges::SITE_LOCAL_HEALTH_BOARD, self.rec.id, self.day).await?;
-        Ok(on_day(list.iter().cloned(), self.day))
+        down(
+            ctx,
+            &self.level,
+            edges::SITE_LOCAL_HEALTH_BOARD,
+            self.rec.id,
+        )
+        .await
     }
 }
 
@@ -586,11 +579,12 @@ impl LocalHealthBoard {
 pub struct IntegratedCareBoard {
     pub rec: Arc<integrated_care_board::Model>,
     pub day: Day,
+    pub level: Arc<Level>,
 }
 
-impl From<(Arc<integrated_care_board::Model>, Day)> for IntegratedCareBoard {
-    fn from((rec, day): (Arc<integrated_care_board::Model>, Day)) -> Self {
-        Self { rec, day }
+impl Wrap<integrated_care_board::Model> for IntegratedCareBoard {
+    fn wrap(rec: Arc<integrated_care_board::Model>, day: Day, level: Arc<Level>) -> Self {
+        Self { rec, day, level }
     }
 }
 /// An English Integrated Care Board.
@@ -613,22 +607,19 @@ impl IntegratedCareBoard {
 
     /// The NHS England region the ICB belongs to.
     async fn nhs_england_region(&self, ctx: &Context<'_>) -> Result<Option<NhsEnglandRegion>> {
-        Ok(up(ctx, edges::BOARD_REGION, self.rec.id, self.day)
-            .await?
-            .map(|m| (m, self.day).into()))
+        up(ctx, &self.level, edges::BOARD_REGION, self.rec.id).await
     }
 
     /// The current sites in the ICB, by name.
     #[graphql(complexity = "list_cost(weight::ICB_SITES, None, child_complexity)")]
     async fn organisations(&self, ctx: &Context<'_>) -> Result<Vec<Organisation>> {
-        let list = down(
+        down(
             ctx,
+            &self.level,
             edges::SITE_INTEGRATED_CARE_BOARD,
             self.rec.id,
-            self.day,
         )
-        .await?;
-        Ok(on_day(list.iter().cloned(), self.day))
+        .await
     }
 
     /// The trusts that run the ICB's current sites, by name.
@@ -693,11 +684,12 @@ impl IntegratedCareBoard {
 pub struct NhsEnglandRegion {
     pub rec: Arc<nhs_england_region::Model>,
     pub day: Day,
+    pub level: Arc<Level>,
 }
 
-impl From<(Arc<nhs_england_region::Model>, Day)> for NhsEnglandRegion {
-    fn from((rec, day): (Arc<nhs_england_region::Model>, Day)) -> Self {
-        Self { rec, day }
+impl Wrap<nhs_england_region::Model> for NhsEnglandRegion {
+    fn wrap(rec: Arc<nhs_england_region::Model>, day: Day, level: Arc<Level>) -> Self {
+        Self { rec, day, level }
     }
 }
 /// An NHS England region.
@@ -721,15 +713,19 @@ impl NhsEnglandRegion {
     /// The ICBs in the region, by name.
     #[graphql(complexity = "list_cost(weight::REGION_ICBS, None, child_complexity)")]
     async fn integrated_care_boards(&self, ctx: &Context<'_>) -> Result<Vec<IntegratedCareBoard>> {
-        let list = down(ctx, edges::BOARD_REGION, self.rec.id, self.day).await?;
-        Ok(on_day(list.iter().cloned(), self.day))
+        down(ctx, &self.level, edges::BOARD_REGION, self.rec.id).await
     }
 
     /// The current sites in the region, by name.
     #[graphql(complexity = "list_cost(weight::REGION_SITES, None, child_complexity)")]
     async fn organisations(&self, ctx: &Context<'_>) -> Result<Vec<Organisation>> {
-        let list = down(ctx, edges::SITE_NHS_ENGLAND_REGION, self.rec.id, self.day).await?;
-        Ok(on_day(list.iter().cloned(), self.day))
+        down(
+            ctx,
+            &self.level,
+            edges::SITE_NHS_ENGLAND_REGION,
+            self.rec.id,
+        )
+        .await
     }
 }
 
@@ -739,11 +735,12 @@ impl NhsEnglandRegion {
 pub struct PaediatricDiabetesUnit {
     pub rec: Arc<paediatric_diabetes_unit::Model>,
     pub day: Day,
+    pub level: Arc<Level>,
 }
 
-impl From<(Arc<paediatric_diabetes_unit::Model>, Day)> for PaediatricDiabetesUnit {
-    fn from((rec, day): (Arc<paediatric_diabetes_unit::Model>, Day)) -> Self {
-        Self { rec, day }
+impl Wrap<paediatric_diabetes_unit::Model> for PaediatricDiabetesUnit {
+    fn wrap(rec: Arc<paediatric_diabetes_unit::Model>, day: Day, level: Arc<Level>) -> Self {
+        Self { rec, day, level }
     }
 }
 /// A Paediatric Diabetes Unit (NPDA PZ code): one or more sites that run a children's
@@ -760,34 +757,33 @@ impl PaediatricDiabetesUnit {
         &self,
         ctx: &Context<'_>,
     ) -> Result<Option<PaediatricDiabetesNetwork>> {
-        Ok(up(ctx, edges::UNIT_NETWORK, self.rec.id, self.day)
-            .await?
-            .map(|m| (m, self.day).into()))
+        up(ctx, &self.level, edges::UNIT_NETWORK, self.rec.id).await
     }
 
     /// The current sites of the unit, by name.
     #[graphql(complexity = "list_cost(weight::FEW_SITES, None, child_complexity)")]
     async fn organisations(&self, ctx: &Context<'_>) -> Result<Vec<Organisation>> {
-        let list = down(
+        down(
             ctx,
+            &self.level,
             edges::SITE_PAEDIATRIC_DIABETES_UNIT,
             self.rec.id,
-            self.day,
         )
-        .await?;
-        Ok(on_day(list.iter().cloned(), self.day))
+        .await
     }
 
     /// The lead site: the named lead while it is a current site, else the first site by name.
     async fn primary_organisation(&self, ctx: &Context<'_>) -> Result<Option<Organisation>> {
-        let sites = down(
+        let sites: Vec<Organisation> = down(
             ctx,
+            &self.level,
             edges::SITE_PAEDIATRIC_DIABETES_UNIT,
             self.rec.id,
-            self.day,
         )
         .await?;
-        Ok(directory::primary_site(&self.rec, &sites).map(|m| (m.clone(), self.day).into()))
+        let recs: Vec<Arc<organisation::Model>> = sites.iter().map(|s| s.rec.clone()).collect();
+        let lead = directory::primary_site(&self.rec, &recs).map(|m| m.id);
+        Ok(sites.into_iter().find(|s| Some(s.rec.id) == lead))
     }
 
     /// The trust or board that runs the lead site.
@@ -851,11 +847,12 @@ impl PaediatricDiabetesUnit {
 pub struct PaediatricDiabetesNetwork {
     pub rec: Arc<paediatric_diabetes_network::Model>,
     pub day: Day,
+    pub level: Arc<Level>,
 }
 
-impl From<(Arc<paediatric_diabetes_network::Model>, Day)> for PaediatricDiabetesNetwork {
-    fn from((rec, day): (Arc<paediatric_diabetes_network::Model>, Day)) -> Self {
-        Self { rec, day }
+impl Wrap<paediatric_diabetes_network::Model> for PaediatricDiabetesNetwork {
+    fn wrap(rec: Arc<paediatric_diabetes_network::Model>, day: Day, level: Arc<Level>) -> Self {
+        Self { rec, day, level }
     }
 }
 /// A paediatric diabetes network (PN code, assigned by RCPCH).
@@ -877,8 +874,7 @@ impl PaediatricDiabetesNetwork {
         &self,
         ctx: &Context<'_>,
     ) -> Result<Vec<PaediatricDiabetesUnit>> {
-        let list = down(ctx, edges::UNIT_NETWORK, self.rec.id, self.day).await?;
-        Ok(on_day(list.iter().cloned(), self.day))
+        down(ctx, &self.level, edges::UNIT_NETWORK, self.rec.id).await
     }
 }
 
@@ -887,11 +883,12 @@ impl PaediatricDiabetesNetwork {
 pub struct OpenUkNetwork {
     pub rec: Arc<open_uk_network::Model>,
     pub day: Day,
+    pub level: Arc<Level>,
 }
 
-impl From<(Arc<open_uk_network::Model>, Day)> for OpenUkNetwork {
-    fn from((rec, day): (Arc<open_uk_network::Model>, Day)) -> Self {
-        Self { rec, day }
+impl Wrap<open_uk_network::Model> for OpenUkNetwork {
+    fn wrap(rec: Arc<open_uk_network::Model>, day: Day, level: Arc<Level>) -> Self {
+        Self { rec, day, level }
     }
 }
 /// An OPEN UK regional paediatric epilepsy network.
@@ -915,8 +912,7 @@ impl OpenUkNetwork {
     /// The current sites in the network, by name.
     #[graphql(complexity = "list_cost(weight::NETWORK_SITES, None, child_complexity)")]
     async fn organisations(&self, ctx: &Context<'_>) -> Result<Vec<Organisation>> {
-        let list = down(ctx, edges::SITE_OPEN_UK_NETWORK, self.rec.id, self.day).await?;
-        Ok(on_day(list.iter().cloned(), self.day))
+        down(ctx, &self.level, edges::SITE_OPEN_UK_NETWORK, self.rec.id).await
     }
 }
 
@@ -925,11 +921,12 @@ impl OpenUkNetwork {
 pub struct LondonBorough {
     pub rec: Arc<london_borough::Model>,
     pub day: Day,
+    pub level: Arc<Level>,
 }
 
-impl From<(Arc<london_borough::Model>, Day)> for LondonBorough {
-    fn from((rec, day): (Arc<london_borough::Model>, Day)) -> Self {
-        Self { rec, day }
+impl Wrap<london_borough::Model> for LondonBorough {
+    fn wrap(rec: Arc<london_borough::Model>, day: Day, level: Arc<Level>) -> Self {
+        Self { rec, day, level }
     }
 }
 /// A London borough (or the City of London).
@@ -948,8 +945,7 @@ impl LondonBorough {
     /// The current sites in the borough, by name.
     #[graphql(complexity = "list_cost(weight::FEW_SITES, None, child_complexity)")]
     async fn organisations(&self, ctx: &Context<'_>) -> Result<Vec<Organisation>> {
-        let list = down(ctx, edges::SITE_LONDON_BOROUGH, self.rec.id, self.day).await?;
-        Ok(on_day(list.iter().cloned(), self.day))
+        down(ctx, &self.level, edges::SITE_LONDON_BOROUGH, self.rec.id).await
     }
 }
 
@@ -958,11 +954,12 @@ impl LondonBorough {
 pub struct Country {
     pub rec: Arc<country::Model>,
     pub day: Day,
+    pub level: Arc<Level>,
 }
 
-impl From<(Arc<country::Model>, Day)> for Country {
-    fn from((rec, day): (Arc<country::Model>, Day)) -> Self {
-        Self { rec, day }
+impl Wrap<country::Model> for Country {
+    fn wrap(rec: Arc<country::Model>, day: Day, level: Arc<Level>) -> Self {
+        Self { rec, day, level }
     }
 }
 /// A country of the UK (or Jersey).
@@ -991,8 +988,7 @@ impl Country {
     /// The current sites in the country, by name.
     #[graphql(complexity = "list_cost(weight::ALL_SITES, None, child_complexity)")]
     async fn organisations(&self, ctx: &Context<'_>) -> Result<Vec<Organisation>> {
-        let list = down(ctx, edges::SITE_COUNTRY, self.rec.id, self.day).await?;
-        Ok(on_day(list.iter().cloned(), self.day))
+        down(ctx, &self.level, edges::SITE_COUNTRY, self.rec.id).await
     }
 }
 
