@@ -39,7 +39,7 @@ for cache in 0 64; do
     cat >"$work/post.lua" <<LUA
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
-wrk.body = "{\"query\": \"${queries[$name]}\"}"
+wrk.body = [[{"query": "${queries[$name]}"}]]
 LUA
     out=$(wrk -t2 -c16 -d"${secs}s" --latency -s "$work/post.lua" "http://127.0.0.1:$port/graphql")
     rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")

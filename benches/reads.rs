@@ -133,15 +133,11 @@ async fn main() -> anyhow::Result<()> {
                 built.elapsed().as_secs_f64() * 1e3
             );
         }
-        let app = http::router(state, &settings);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
+        // The server main runs, connection handling included.
         tokio::spawn(async move {
-            let _ = axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-            )
-            .await;
+            let _ = http::serve_listener(listener, state, &settings, std::future::pending()).await;
         });
         endpoints.push((cache_mb > 0, format!("http://{addr}/graphql")));
     }
