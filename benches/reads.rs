@@ -135,10 +135,23 @@ async fn main() -> anyhow::Result<()> {
         }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
-        // The server main runs, connection handling included.
-        tokio::spawn(async move {
-            let _ = http::serve_listener(listener, state, &settings, std::future::pending()).await;
-        });
+        // The server main runs, connection handling included (`BENCH_SERVER=axum` compares
+        // axum's own accept loop over the same router).
+        if std::env::var("BENCH_SERVER").as_deref() == Ok("axum") {
+            let app = http::router(state, &settings);
+            tokio::spawn(async move {
+                let _ = axum::serve(
+                    listener,
+                    app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+                )
+                .await;
+            });
+        } else {
+            tokio::spawn(async move {
+                let _ =
+                    http::serve_listener(listener, state, &settings, std::future::pending()).await;
+            });
+        }
         endpoints.push((cache_mb > 0, format!("http://{addr}/graphql")));
     }
     let client = reqwest::Client::new();
