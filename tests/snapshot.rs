@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::{Days, NaiveDate, Utc};
-use common::{data, error_code, gql, gql_admin, TestDb};
+use common::{data, error_code, free_port, gql, gql_admin, Server, TestDb};
 use nhs_organisations::change_log::{self, Change, ChangeContext};
 use nhs_organisations::config::{QueryLimits, ServerSettings};
 use nhs_organisations::entities::{ord_succession, trust};
@@ -564,22 +564,6 @@ async fn the_response_cache_can_be_turned_off() {
         tags.push(r.headers()["etag"].to_str().expect("etag").to_string());
     }
     assert_eq!(tags[0], tags[1], "the tag still identifies the answer");
-}
-
-struct Server(std::process::Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
 }
 
 async fn start_server(url: &str, dir: &std::path::Path) -> (Server, String) {

@@ -320,3 +320,21 @@ pub fn watched_app(
         .spawn_watch(nhs_organisations::snapshot::store::DEFAULT_POLL);
     state
 }
+
+/// A server process, killed and waited for when dropped, whatever the test does.
+pub struct Server(pub std::process::Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A loopback port nothing listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
