@@ -78,15 +78,22 @@ pub fn router(state: AppState, settings: &ServerSettings) -> Router {
         cache: ResponseCache::new(settings.response_cache_mb).map(Arc::new),
     };
     let graphql = get(graphql_get).post(graphql_post);
-    let graphql = match RateLimit::new(settings) {
-        Some(limit) => {
-            graphql.route_layer(middleware::from_fn_with_state(Arc::new(limit), rate_limit))
-        }
-        None => graphql,
+    let rest = crate::rest::router(crate::rest::RestState {
+        store: shared.app.store.clone(),
+        cache: shared.cache.clone(),
+    });
+    // One limit for both ways in: a client's budget covers GraphQL and REST together.
+    let (graphql, rest) = match RateLimit::new(settings).map(Arc::new) {
+        Some(limit) => (
+            graphql.route_layer(middleware::from_fn_with_state(limit.clone(), rate_limit)),
+            rest.layer(middleware::from_fn_with_state(limit, rate_limit)),
+        ),
+        None => (graphql, rest),
     };
     Router::new()
         .route("/graphql", graphql)
         .route("/health", get(health))
+        .nest_service("/v1", rest)
         .with_state(shared)
         .layer(
             // Outermost first.
@@ -373,7 +380,7 @@ async fn graphql_post(State(shared): State<Shared>, headers: HeaderMap, body: Bo
 }
 
 /// Whether `If-None-Match` names this ETag (or `*`).
-fn not_modified(headers: &HeaderMap, etag: &str) -> bool {
+pub(crate) fn not_modified(headers: &HeaderMap, etag: &str) -> bool {
     headers
         .get_all(header::IF_NONE_MATCH)
         .iter()
@@ -387,7 +394,7 @@ fn not_modified(headers: &HeaderMap, etag: &str) -> bool {
 const X_CACHE: HeaderName = HeaderName::from_static("x-cache");
 
 /// A query response the client may keep but must revalidate.
-fn cached_response(
+pub(crate) fn cached_response(
     status: StatusCode,
     etag: &str,
     body: Option<axum::body::Bytes>,
