@@ -293,7 +293,9 @@ async fn every_captured_route_matches() {
             .await
             .expect("request");
         assert_eq!(resp.status(), 200, "{route}");
-        let mut ours: Value = resp.json().await.expect("JSON");
+        let text_ours = resp.text().await.expect("body");
+        check_key_order(file, &text, &text_ours, &mut report);
+        let mut ours: Value = serde_json::from_str(&text_ours).expect("JSON");
         let mut old = old;
         if *file == "london_boroughs_organisations.json" {
             // Compare the borough list itself; memberships are checked as subsets below.
@@ -341,10 +343,44 @@ fn check_borough_subsets(old: &Value, ours: &Value, report: &mut Vec<String>) {
     }
 }
 
+/// Field order: every object shape the capture has at a path is ours at that path (where
+/// the newest version added keys, ours starts with the captured ones).
+fn check_key_order(file: &str, old: &str, ours: &str, report: &mut Vec<String>) {
+    let (old, ours) = (
+        common::ordered_json::key_orders(old),
+        common::ordered_json::key_orders(ours),
+    );
+    for (path, shapes) in &old {
+        let mine = ours.get(path).cloned().unwrap_or_default();
+        for shape in shapes {
+            let found = mine
+                .iter()
+                .any(|m| m == shape || (excepted(file, path).is_some() && m.starts_with(shape)));
+            if !found {
+                report.push(format!(
+                    "{file} {path}: key order {shape:?} not among ours {mine:?}"
+                ));
+            }
+        }
+    }
+}
+
 #[test]
 fn exception_patterns_match_what_they_say() {
     assert!(matches("*.geocode_coordinates", "[3].geocode_coordinates"));
     assert!(matches("[*].name", "[12].name"));
     assert!(!matches("[*].name", "[12].organisations[0].name"));
     assert!(matches("[*]", "[7]"));
+}
+
+#[test]
+fn key_order_differences_are_reported() {
+    let mut report = Vec::new();
+    check_key_order(
+        "x.json",
+        r#"[{"a": 1, "b": {"c": 1, "d": 2}}]"#,
+        r#"[{"a": 1, "b": {"d": 2, "c": 1}}]"#,
+        &mut report,
+    );
+    assert_eq!(report.len(), 1, "{report:?}");
 }
