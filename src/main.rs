@@ -38,6 +38,8 @@ enum Command {
     Seed,
     /// Print the GraphQL schema (SDL).
     Schema,
+    /// Print the OpenAPI 3.1 document of the REST routes (JSON).
+    Openapi,
     /// Bring the tracked records up to date from the NHS ODS ORD API (all or nothing).
     Sync {
         /// First ORD change date to include, YYYY-MM-DD (at most 185 days ago). Default: the
@@ -341,6 +343,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match command {
         Command::Schema => {
             print!("{}", graphql::sdl());
+        }
+        Command::Openapi => {
+            print!("{}", nhs_organisations::rest::openapi::json());
         }
         Command::Migrate => {
             let conn = db::connect(&url).await?;

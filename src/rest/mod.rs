@@ -10,7 +10,8 @@ pub mod shapes;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -265,6 +266,20 @@ pub fn router(state: RestState) -> Router {
 
 type St = State<RestState>;
 
+/// The code in a route's path; a segment that cannot be decoded is a 400 with a detail.
+pub struct Code(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for Code {
+    type Rejection = RestError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Path::<String>::from_request_parts(parts, state)
+            .await
+            .map(|Path(c)| Code(c))
+            .map_err(|_| RestError::BadRequest("The code in the path could not be decoded.".into()))
+    }
+}
+
 fn sorted<M: crate::snapshot::Kind>(mut list: Vec<Arc<M>>, descending: bool) -> Vec<Arc<M>> {
     directory::collated(&mut list, descending);
     list
@@ -293,6 +308,7 @@ fn sites(
 
 /// `GET /organisations/`: every site with its parents, by name (`?ods_code=`, `?name=`,
 /// `?active=` filter exactly).
+#[utoipa::path(get, path = "/v1/organisations/", tag = "organisations", description = "Every site with its parents, by name; `ods_code`, `name` and `active` filter exactly.", params(openapi::SiteQuery), responses((status = 200, description = "Every site with its parents, by name", body = Vec<Org>), (status = 400, description = "A malformed parameter", body = Detail), (status = 404, description = "No such record on that day, or no such route", body = Detail)))]
 async fn organisations(State(st): St, h: HeaderMap, uri: Uri) -> Response {
     answer(&st, &h, &uri, |s, day, p| {
         let list = sites(s, day, &site_filter(p)?, p)?;
@@ -302,6 +318,7 @@ async fn organisations(State(st): St, h: HeaderMap, uri: Uri) -> Response {
 }
 
 /// `GET /organisations/limited/`: every site's code and name, by name.
+#[utoipa::path(get, path = "/v1/organisations/limited/", tag = "organisations", description = "Every site's code and name, by name.", params(openapi::SiteQuery), responses((status = 200, description = "Every site's code and name, by name", body = Vec<OrgMin>), (status = 400, description = "A malformed parameter", body = Detail), (status = 404, description = "No such record on that day, or no such route", body = Detail)))]
 async fn organisations_limited(State(st): St, h: HeaderMap, uri: Uri) -> Response {
     answer(&st, &h, &uri, |s, day, p| {
         let list = sites(s, day, &site_filter(p)?, p)?;
@@ -311,6 +328,7 @@ async fn organisations_limited(State(st): St, h: HeaderMap, uri: Uri) -> Respons
 }
 
 /// `GET /organisations/paediatric-diabetes-units`: the sites that have a unit, by name.
+#[utoipa::path(get, path = "/v1/organisations/paediatric-diabetes-units", tag = "organisations", description = "The sites that have a Paediatric Diabetes Unit, with their parents, by name.", params(openapi::SiteQuery), responses((status = 200, description = "The sites that have a Paediatric Diabetes Unit, with their parents, by name", body = Vec<Org>), (status = 400, description = "A malformed parameter", body = Detail), (status = 404, description = "No such record on that day, or no such route", body = Detail)))]
 async fn organisations_with_units(State(st): St, h: HeaderMap, uri: Uri) -> Response {
     answer(&st, &h, &uri, |s, day, p| {
         let filter = OrganisationFilter {
@@ -324,12 +342,8 @@ async fn organisations_with_units(State(st): St, h: HeaderMap, uri: Uri) -> Resp
 }
 
 /// `GET /organisations/{ods_code}/`: one site with its parents.
-async fn organisation_one(
-    State(st): St,
-    Path(code): Path<String>,
-    h: HeaderMap,
-    uri: Uri,
-) -> Response {
+#[utoipa::path(get, path = "/v1/organisations/{ods_code}/", tag = "organisations", description = "One site with its parents.", params(("ods_code" = String, Path, description = "ODS code of the site"), openapi::AsOfQuery), responses((status = 200, description = "One site with its parents", body = Org), (status = 400, description = "A malformed parameter", body = Detail), (status = 404, description = "No such record on that day, or no such route", body = Detail)))]
+async fn organisation_one(State(st): St, Code(code): Code, h: HeaderMap, uri: Uri) -> Response {
     answer(&st, &h, &uri, |s, day, _| {
         let m = directory::organisation(s, &code, day)?
             .ok_or_else(|| not_found("organisation", &code))?;
@@ -340,9 +354,10 @@ async fn organisation_one(
 
 /// `GET /organisations/{ods_code}/snapshot/?date=`: a site as it was on a day, or its
 /// predecessor's state when the code did not exist yet.
+#[utoipa::path(get, path = "/v1/organisations/{ods_code}/snapshot/", tag = "organisations", description = "A site as it was on `date` (default: `as_of`, else today); when the code did not exist yet, its predecessor's state with `predecessor_ods_code` set.", params(("ods_code" = String, Path, description = "ODS code of the site"), openapi::SnapshotQuery), responses((status = 200, description = "A site as it was on `date` (default: `as_of`, else today)", body = SiteSnapshot), (status = 400, description = "A malformed parameter", body = Detail), (status = 404, description = "No such record on that day, or no such route", body = Detail)))]
 async fn organisation_snapshot(
     State(st): St,
-    Path(code): Path<String>,
+    Code(code): Code,
     h: HeaderMap,
     uri: Uri,
 ) -> Response {
@@ -364,6 +379,7 @@ async fn organisation_snapshot(
 }
 
 /// `GET /trusts/`: every trust with its sites, by name.
+#[utoipa::path(get, path = "/v1/trusts/", tag = "trusts", description = "Every trust with its sites, by name; `ods_code`, `name` and `active` filter exactly.", params(openapi::SiteQuery), responses((status = 200, description = "Every trust with its sites, by name", body = Vec<TrustWithSites>), (status = 400, description = "A malformed parameter", body = Detail), (status = 404, description = "No such record on that day, or no such route", body = Detail)))]
 async fn trusts(State(st): St, h: HeaderMap, uri: Uri) -> Response {
     answer(&st, &h, &uri, |s, day, p| {
         let filter = TrustFilter {
@@ -385,7 +401,8 @@ async fn trusts(State(st): St, h: HeaderMap, uri: Uri) -> Response {
 }
 
 /// `GET /trusts/{ods_code}/`: one trust with its sites.
-async fn trust_one(State(st): St, Path(code): Path<String>, h: HeaderMap, uri: Uri) -> Response {
+#[utoipa::path(get, path = "/v1/trusts/{ods_code}/", tag = "trusts", description = "One trust with its sites.", params(("ods_code" = String, Path, description = "ODS code of the trust"), openapi::AsOfQuery), responses((status = 200, description = "One trust with its sites", body = TrustWithSites), (status = 400, description = "A malformed parameter", body = Detail), (status = 404, description = "No such record on that day, or no such route", body = Detail)))]
+async fn trust_one(State(st): St, Code(code): Code, h: HeaderMap, uri: Uri) -> Response {
     answer(&st, &h, &uri, |s, day, _| {
         let t = directory::trust(s, &code, day)?.ok_or_else(|| not_found("trust", &code))?;
         Ok(map::trust_with_sites(s, &t, day))
@@ -394,6 +411,7 @@ async fn trust_one(State(st): St, Path(code): Path<String>, h: HeaderMap, uri: U
 }
 
 /// `GET /local_health_boards/`: every board, name descending.
+#[utoipa::path(get, path = "/v1/local_health_boards/", tag = "local_health_boards", description = "Every Local Health Board, name descending.", params(openapi::AsOfQuery), responses((status = 200, description = "Every Local Health Board, name descending", body = Vec<LocalHealthBoard>), (status = 400, description = "A malformed parameter", body = Detail), (status = 404, description = "No such record on that day, or no such route", body = Detail)))]
 async fn local_health_boards(State(st): St, h: HeaderMap, uri: Uri) -> Response {
     answer(&st, &h, &uri, |s, day, _| {
         let list = sorted(directory::all::<local_health_board::Model>(s, day), true);
@@ -406,6 +424,7 @@ async fn local_health_boards(State(st): St, h: HeaderMap, uri: Uri) -> Response 
 }
 
 /// `GET /local_health_boards/organisations/`: every board with its sites, name descending.
+#[utoipa::path(get, path = "/v1/local_health_boards/organisations/", tag = "local_health_boards", description = "Every Local Health Board with its sites, name descending.", params(openapi::AsOfQuery), responses((status = 200, description = "Every Local Health Board with its sites, name descending", body = Vec<LhbOrganisations>), (status = 400, description = "A malformed parameter", body = Detail), (status = 404, description = "No such record on that day, or no such route", body = Detail)))]
 async fn local_health_boards_organisations(State(st): St, h: HeaderMap, uri: Uri) -> Response {
     answer(&st, &h, &uri, |s, day, _| {
         let list = sorted(directory::all::<local_health_board::Model>(s, day), true);
@@ -433,6 +452,7 @@ fn children<P: crate::snapshot::Kind>(
 }
 
 /// `GET /integrated_care_boards/`: every ICB, by name.
+#[utoipa::path(get, path = "/v1/integrated_care_boards/", tag = "integrated_care_boards", description = "Every Integrated Care Board, by name.", params(openapi::AsOfQuery), responses((status = 200, description = "Every Integrated Care Board, by name", body = Vec<IntegratedCareBoard>), (status = 400, description = "A malformed parameter", body = Detail), (status = 404, description = "No such record on that day, or no such route", body = Detail)))]
 async fn integrated_care_boards(State(st): St, h: HeaderMap, uri: Uri) -> Response {
     answer(&st, &h, &uri, |s, day, _| {
         let list = sorted(
@@ -448,6 +468,7 @@ async fn integrated_care_boards(State(st): St, h: HeaderMap, uri: Uri) -> Respon
 }
 
 /// `GET /integrated_care_boards/organisations/`: every ICB with its sites, by name.
+#[utoipa::path(get, path = "/v1/integrated_care_boards/organisations/", tag = "integrated_care_boards", description = "Every Integrated Care Board with its sites, by name.", params(openapi::AsOfQuery), responses((status = 200, description = "Every Integrated Care Board with its sites, by name", body = Vec<IcbOrganisations>), (status = 400, description = "A malformed parameter", body = Detail), (status = 404, description = "No such record on that day, or no such route", body = Detail)))]
 async fn integrated_care_boards_organisations(State(st): St, h: HeaderMap, uri: Uri) -> Response {
     answer(&st, &h, &uri, |s, day, _| {
         let list = sorted(
@@ -469,6 +490,7 @@ async fn integrated_care_boards_organisations(State(st): St, h: HeaderMap, uri: 
 }
 
 /// `GET /nhs_england_regions/`: every region, name descending.
+#[utoipa::path(get, path = "/v1/nhs_england_regions/", tag = "nhs_england_regions", description = "Every NHS England region, name descending.", params(openapi::AsOfQuery), responses((status = 200, description = "Every NHS England region, name descending", body = Vec<NhsEnglandRegion>), (status = 400, description = "A malformed parameter", body = Detail), (status = 404, description = "No such record on that day, or no such route", body = Detail)))]
 async fn nhs_england_regions(State(st): St, h: HeaderMap, uri: Uri) -> Response {
     answer(&st, &h, &uri, |s, day, _| {
         let list = sorted(directory::all::<nhs_england_region::Model>(s, day), true);
@@ -481,6 +503,7 @@ async fn nhs_england_regions(State(st): St, h: HeaderMap, uri: Uri) -> Response 
 }
 
 /// `GET /nhs_england_regions/organisations/`: every region with its sites, name descending.
+#[utoipa::path(get, path = "/v1/nhs_england_regions/organisations/", tag = "nhs_england_regions", description = "Every NHS England region with its sites, name descending.", params(openapi::AsOfQuery), responses((status = 200, description = "Every NHS England region with its sites, name descending", body = Vec<RegionOrganisations>), (status = 400, description = "A malformed parameter", body = Detail), (status = 404, description = "No such record on that day, or no such route", body = Detail)))]
 async fn nhs_england_regions_organisations(State(st): St, h: HeaderMap, uri: Uri) -> Response {
     answer(&st, &h, &uri, |s, day, _| {
         let list = sorted(directory::all::<nhs_england_region::Model>(s, day), true);
@@ -499,6 +522,7 @@ async fn nhs_england_regions_organisations(State(st): St, h: HeaderMap, uri: Uri
 }
 
 /// `GET /london_boroughs/`: every borough, name descending.
+#[utoipa::path(get, path = "/v1/london_boroughs/", tag = "london_boroughs", description = "Every London borough, name descending.", params(openapi::AsOfQuery), responses((status = 200, description = "Every London borough, name descending", body = Vec<LondonBorough>), (status = 400, description = "A malformed parameter", body = Detail), (status = 404, description = "No such record on that day, or no such route", body = Detail)))]
 async fn london_boroughs(State(st): St, h: HeaderMap, uri: Uri) -> Response {
     answer(&st, &h, &uri, |s, day, _| {
         let list = sorted(directory::all::<london_borough::Model>(s, day), true);
@@ -511,6 +535,7 @@ async fn london_boroughs(State(st): St, h: HeaderMap, uri: Uri) -> Response {
 }
 
 /// `GET /london_boroughs/organisations/`: every borough with its sites, name descending.
+#[utoipa::path(get, path = "/v1/london_boroughs/organisations/", tag = "london_boroughs", description = "Every London borough with its sites, name descending.", params(openapi::AsOfQuery), responses((status = 200, description = "Every London borough with its sites, name descending", body = Vec<BoroughOrganisations>), (status = 400, description = "A malformed parameter", body = Detail), (status = 404, description = "No such record on that day, or no such route", body = Detail)))]
 async fn london_boroughs_organisations(State(st): St, h: HeaderMap, uri: Uri) -> Response {
     answer(&st, &h, &uri, |s, day, _| {
         let list = sorted(directory::all::<london_borough::Model>(s, day), true);
@@ -528,6 +553,7 @@ async fn london_boroughs_organisations(State(st): St, h: HeaderMap, uri: Uri) ->
 
 /// `GET /countries/?fields=a,b`: every country, name descending, with the asked fields
 /// (unknown names dropped; none left means all).
+#[utoipa::path(get, path = "/v1/countries/", tag = "countries", description = "Every country, name descending, with the fields named in `fields` (unknown names dropped; none left means all).", params(openapi::CountryQuery), responses((status = 200, description = "Every country, name descending, with the fields named in `fields` (unknown names dropped", body = Vec<Country>), (status = 400, description = "A malformed parameter", body = Detail), (status = 404, description = "No such record on that day, or no such route", body = Detail)))]
 async fn countries(State(st): St, h: HeaderMap, uri: Uri) -> Response {
     answer(&st, &h, &uri, |s, day, p| {
         let mut fields = [false; 8];
@@ -549,6 +575,7 @@ async fn countries(State(st): St, h: HeaderMap, uri: Uri) -> Response {
 }
 
 /// `GET /openuk_networks/`: every OPEN UK network, by name.
+#[utoipa::path(get, path = "/v1/openuk_networks/", tag = "openuk_networks", description = "Every OPEN UK paediatric epilepsy network, by name.", params(openapi::AsOfQuery), responses((status = 200, description = "Every OPEN UK paediatric epilepsy network, by name", body = Vec<OpenUkNetwork>), (status = 400, description = "A malformed parameter", body = Detail), (status = 404, description = "No such record on that day, or no such route", body = Detail)))]
 async fn openuk_networks(State(st): St, h: HeaderMap, uri: Uri) -> Response {
     answer(&st, &h, &uri, |s, day, _| {
         let list = sorted(directory::all::<open_uk_network::Model>(s, day), false);
@@ -575,6 +602,7 @@ fn one_unit(
 }
 
 /// `GET /paediatric_diabetes_units/`: every unit with its sites, lead site and parent.
+#[utoipa::path(get, path = "/v1/paediatric_diabetes_units/", tag = "paediatric_diabetes_units", description = "Every Paediatric Diabetes Unit with its sites, lead site and parent, by PZ code.", params(openapi::AsOfQuery), responses((status = 200, description = "Every Paediatric Diabetes Unit with its sites, lead site and parent, by PZ code", body = Vec<PduWithSites>), (status = 400, description = "A malformed parameter", body = Detail), (status = 404, description = "No such record on that day, or no such route", body = Detail)))]
 async fn units(State(st): St, h: HeaderMap, uri: Uri) -> Response {
     answer(&st, &h, &uri, |s, day, _| {
         Ok(all_units(s, day)
@@ -586,6 +614,7 @@ async fn units(State(st): St, h: HeaderMap, uri: Uri) -> Response {
 }
 
 /// `GET /paediatric_diabetes_units/parent/`: every unit as the NPDA seeder reads it.
+#[utoipa::path(get, path = "/v1/paediatric_diabetes_units/parent/", tag = "paediatric_diabetes_units", description = "Every unit as the NPDA seeder reads it, by PZ code.", params(openapi::AsOfQuery), responses((status = 200, description = "Every unit as the NPDA seeder reads it, by PZ code", body = Vec<PduParent>), (status = 400, description = "A malformed parameter", body = Detail), (status = 404, description = "No such record on that day, or no such route", body = Detail)))]
 async fn units_parent(State(st): St, h: HeaderMap, uri: Uri) -> Response {
     answer(&st, &h, &uri, |s, day, _| {
         Ok(all_units(s, day)
@@ -598,7 +627,8 @@ async fn units_parent(State(st): St, h: HeaderMap, uri: Uri) -> Response {
 
 /// `GET /paediatric_diabetes_units/{pz_code}/parent/`: one unit as the NPDA seeder reads it
 /// (a list of one, as the old service answered).
-async fn unit_parent(State(st): St, Path(code): Path<String>, h: HeaderMap, uri: Uri) -> Response {
+#[utoipa::path(get, path = "/v1/paediatric_diabetes_units/{pz_code}/parent/", tag = "paediatric_diabetes_units", description = "One unit as the NPDA seeder reads it (a list of one).", params(("pz_code" = String, Path, description = "PZ code of the unit"), openapi::AsOfQuery), responses((status = 200, description = "One unit as the NPDA seeder reads it (a list of one)", body = Vec<PduParent>), (status = 400, description = "A malformed parameter", body = Detail), (status = 404, description = "No such record on that day, or no such route", body = Detail)))]
+async fn unit_parent(State(st): St, Code(code): Code, h: HeaderMap, uri: Uri) -> Response {
     answer(&st, &h, &uri, |s, day, _| {
         let u = one_unit(s, &code, day)?;
         Ok(vec![map::pdu_parent(s, &u, day)])
@@ -607,6 +637,7 @@ async fn unit_parent(State(st): St, Path(code): Path<String>, h: HeaderMap, uri:
 }
 
 /// `GET /paediatric_diabetes_units/extended/`: every unit's code.
+#[utoipa::path(get, path = "/v1/paediatric_diabetes_units/extended/", tag = "paediatric_diabetes_units", description = "Every unit's PZ code.", params(openapi::AsOfQuery), responses((status = 200, description = "Every unit's PZ code", body = Vec<PzCode>), (status = 400, description = "A malformed parameter", body = Detail), (status = 404, description = "No such record on that day, or no such route", body = Detail)))]
 async fn units_extended(State(st): St, h: HeaderMap, uri: Uri) -> Response {
     answer(&st, &h, &uri, |s, day, _| {
         Ok(all_units(s, day)
@@ -620,6 +651,7 @@ async fn units_extended(State(st): St, h: HeaderMap, uri: Uri) -> Response {
 }
 
 /// `GET /paediatric_diabetes_units/organisations/[?pz_code=]`: units with their sites.
+#[utoipa::path(get, path = "/v1/paediatric_diabetes_units/organisations/", tag = "paediatric_diabetes_units", description = "Units with their sites, by PZ code; `pz_code` picks one.", params(openapi::UnitQuery), responses((status = 200, description = "Units with their sites, by PZ code", body = Vec<PduOrganisations>), (status = 400, description = "A malformed parameter", body = Detail), (status = 404, description = "No such record on that day, or no such route", body = Detail)))]
 async fn units_organisations(State(st): St, h: HeaderMap, uri: Uri) -> Response {
     answer(&st, &h, &uri, |s, day, p| {
         let list = match p.get("pz_code") {
@@ -636,12 +668,8 @@ async fn units_organisations(State(st): St, h: HeaderMap, uri: Uri) -> Response 
 
 /// `GET /paediatric_diabetes_units/sibling-organisations/{ods_code}/`: the unit of a site
 /// with all its sites and their parents (`[]` when the site has no unit).
-async fn unit_siblings(
-    State(st): St,
-    Path(code): Path<String>,
-    h: HeaderMap,
-    uri: Uri,
-) -> Response {
+#[utoipa::path(get, path = "/v1/paediatric_diabetes_units/sibling-organisations/{ods_code}/", tag = "paediatric_diabetes_units", description = "The unit of a site with all its sites and their parents (`[]` when the site has no unit).", params(("ods_code" = String, Path, description = "ODS code of the site"), openapi::AsOfQuery), responses((status = 200, description = "The unit of a site with all its sites and their parents (`[]` when the site has no unit)", body = Vec<PduSiblings>), (status = 400, description = "A malformed parameter", body = Detail), (status = 404, description = "No such record on that day, or no such route", body = Detail)))]
+async fn unit_siblings(State(st): St, Code(code): Code, h: HeaderMap, uri: Uri) -> Response {
     answer(&st, &h, &uri, |s, day, _| {
         let found = directory::pdu_siblings(s, &code, day)?
             .ok_or_else(|| not_found("organisation", &code))?;

@@ -79,8 +79,10 @@ pub struct TrustWithSites {
     pub organisations: Vec<OrgMin>,
 }
 
-/// A Local Health Board as a site's parent.
+/// A Local Health Board as a site's parent (no other keys, so that it never reads as a trust).
 #[derive(Clone, Debug, Serialize, ToSchema)]
+#[schema(no_recursion)]
+#[serde(deny_unknown_fields)]
 pub struct BoardRef {
     /// ODS code of the board.
     pub ods_code: String,
@@ -393,6 +395,7 @@ pub struct Country {
     /// GSS code of the boundary.
     pub boundary_identifier: Option<String>,
     /// Name.
+    #[schema(required = false)]
     pub name: String,
     /// Welsh name.
     pub welsh_name: Option<String>,
