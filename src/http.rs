@@ -23,6 +23,7 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use sea_orm::DatabaseConnection;
 use serde_json::json;
 use tower::ServiceBuilder;
+use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
@@ -105,6 +106,8 @@ pub fn router(state: AppState, settings: &ServerSettings) -> Router {
                 .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
                 .layer(TraceLayer::new_for_http().make_span_with(request_span))
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+                // gzip or brotli when the client accepts it (bodies of 32 bytes and more).
+                .layer(CompressionLayer::new())
                 .layer(cors(settings))
                 .layer(middleware::from_fn_with_state(request_timeout, timeout)),
         )
