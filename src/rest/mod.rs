@@ -342,7 +342,7 @@ async fn organisations_with_units(State(st): St, h: HeaderMap, uri: Uri) -> Resp
 }
 
 /// `GET /organisations/{ods_code}/`: one site with its parents.
-#[utoipa::path(get, path = "/v1/organisations/{ods_code}/", tag = "organisations", description = "One site with its parents.", params(("ods_code" = String, Path, description = "ODS code of the site"), openapi::AsOfQuery), responses((status = 200, description = "One site with its parents", body = Org), (status = 400, description = "A malformed parameter", body = Detail), (status = 404, description = "No such record on that day, or no such route", body = Detail)))]
+#[utoipa::path(get, path = "/v1/organisations/{ods_code}/", tag = "organisations", description = "One site with its parents.", params(("ods_code" = String, Path, description = "ODS code of the site", example = "RGT01"), openapi::AsOfQuery), responses((status = 200, description = "One site with its parents", body = Org), (status = 400, description = "A malformed parameter", body = Detail), (status = 404, description = "No such record on that day, or no such route", body = Detail)))]
 async fn organisation_one(State(st): St, Code(code): Code, h: HeaderMap, uri: Uri) -> Response {
     answer(&st, &h, &uri, |s, day, _| {
         let m = directory::organisation(s, &code, day)?
@@ -354,7 +354,7 @@ async fn organisation_one(State(st): St, Code(code): Code, h: HeaderMap, uri: Ur
 
 /// `GET /organisations/{ods_code}/snapshot/?date=`: a site as it was on a day, or its
 /// predecessor's state when the code did not exist yet.
-#[utoipa::path(get, path = "/v1/organisations/{ods_code}/snapshot/", tag = "organisations", description = "A site as it was on `date` (default: `as_of`, else today); when the code did not exist yet, its predecessor's state with `predecessor_ods_code` set.", params(("ods_code" = String, Path, description = "ODS code of the site"), openapi::SnapshotQuery), responses((status = 200, description = "A site as it was on `date` (default: `as_of`, else today)", body = SiteSnapshot), (status = 400, description = "A malformed parameter", body = Detail), (status = 404, description = "No such record on that day, or no such route", body = Detail)))]
+#[utoipa::path(get, path = "/v1/organisations/{ods_code}/snapshot/", tag = "organisations", description = "A site as it was on `date` (default: `as_of`, else today); when the code did not exist yet, its predecessor's state with `predecessor_ods_code` set.", params(("ods_code" = String, Path, description = "ODS code of the site", example = "RGT01"), openapi::SnapshotQuery), responses((status = 200, description = "A site as it was on `date` (default: `as_of`, else today)", body = SiteSnapshot), (status = 400, description = "A malformed parameter", body = Detail), (status = 404, description = "No such record on that day, or no such route", body = Detail)))]
 async fn organisation_snapshot(
     State(st): St,
     Code(code): Code,
@@ -401,7 +401,7 @@ async fn trusts(State(st): St, h: HeaderMap, uri: Uri) -> Response {
 }
 
 /// `GET /trusts/{ods_code}/`: one trust with its sites.
-#[utoipa::path(get, path = "/v1/trusts/{ods_code}/", tag = "trusts", description = "One trust with its sites.", params(("ods_code" = String, Path, description = "ODS code of the trust"), openapi::AsOfQuery), responses((status = 200, description = "One trust with its sites", body = TrustWithSites), (status = 400, description = "A malformed parameter", body = Detail), (status = 404, description = "No such record on that day, or no such route", body = Detail)))]
+#[utoipa::path(get, path = "/v1/trusts/{ods_code}/", tag = "trusts", description = "One trust with its sites.", params(("ods_code" = String, Path, description = "ODS code of the trust", example = "RGT"), openapi::AsOfQuery), responses((status = 200, description = "One trust with its sites", body = TrustWithSites), (status = 400, description = "A malformed parameter", body = Detail), (status = 404, description = "No such record on that day, or no such route", body = Detail)))]
 async fn trust_one(State(st): St, Code(code): Code, h: HeaderMap, uri: Uri) -> Response {
     answer(&st, &h, &uri, |s, day, _| {
         let t = directory::trust(s, &code, day)?.ok_or_else(|| not_found("trust", &code))?;
@@ -627,7 +627,7 @@ async fn units_parent(State(st): St, h: HeaderMap, uri: Uri) -> Response {
 
 /// `GET /paediatric_diabetes_units/{pz_code}/parent/`: one unit as the NPDA seeder reads it
 /// (a list of one, as the old service answered).
-#[utoipa::path(get, path = "/v1/paediatric_diabetes_units/{pz_code}/parent/", tag = "paediatric_diabetes_units", description = "One unit as the NPDA seeder reads it (a list of one).", params(("pz_code" = String, Path, description = "PZ code of the unit"), openapi::AsOfQuery), responses((status = 200, description = "One unit as the NPDA seeder reads it (a list of one)", body = Vec<PduParent>), (status = 400, description = "A malformed parameter", body = Detail), (status = 404, description = "No such record on that day, or no such route", body = Detail)))]
+#[utoipa::path(get, path = "/v1/paediatric_diabetes_units/{pz_code}/parent/", tag = "paediatric_diabetes_units", description = "One unit as the NPDA seeder reads it (a list of one).", params(("pz_code" = String, Path, description = "PZ code of the unit", example = "PZ041"), openapi::AsOfQuery), responses((status = 200, description = "One unit as the NPDA seeder reads it (a list of one)", body = Vec<PduParent>), (status = 400, description = "A malformed parameter", body = Detail), (status = 404, description = "No such record on that day, or no such route", body = Detail)))]
 async fn unit_parent(State(st): St, Code(code): Code, h: HeaderMap, uri: Uri) -> Response {
     answer(&st, &h, &uri, |s, day, _| {
         let u = one_unit(s, &code, day)?;
@@ -668,7 +668,7 @@ async fn units_organisations(State(st): St, h: HeaderMap, uri: Uri) -> Response 
 
 /// `GET /paediatric_diabetes_units/sibling-organisations/{ods_code}/`: the unit of a site
 /// with all its sites and their parents (`[]` when the site has no unit).
-#[utoipa::path(get, path = "/v1/paediatric_diabetes_units/sibling-organisations/{ods_code}/", tag = "paediatric_diabetes_units", description = "The unit of a site with all its sites and their parents (`[]` when the site has no unit).", params(("ods_code" = String, Path, description = "ODS code of the site"), openapi::AsOfQuery), responses((status = 200, description = "The unit of a site with all its sites and their parents (`[]` when the site has no unit)", body = Vec<PduSiblings>), (status = 400, description = "A malformed parameter", body = Detail), (status = 404, description = "No such record on that day, or no such route", body = Detail)))]
+#[utoipa::path(get, path = "/v1/paediatric_diabetes_units/sibling-organisations/{ods_code}/", tag = "paediatric_diabetes_units", description = "The unit of a site with all its sites and their parents (`[]` when the site has no unit).", params(("ods_code" = String, Path, description = "ODS code of the site", example = "RGT01"), openapi::AsOfQuery), responses((status = 200, description = "The unit of a site with all its sites and their parents (`[]` when the site has no unit)", body = Vec<PduSiblings>), (status = 400, description = "A malformed parameter", body = Detail), (status = 404, description = "No such record on that day, or no such route", body = Detail)))]
 async fn unit_siblings(State(st): St, Code(code): Code, h: HeaderMap, uri: Uri) -> Response {
     answer(&st, &h, &uri, |s, day, _| {
         let found = directory::pdu_siblings(s, &code, day)?
