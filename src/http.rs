@@ -92,6 +92,7 @@ pub fn router(state: AppState, settings: &ServerSettings) -> Router {
         None => (graphql, rest),
     };
     Router::new()
+        .route("/", get(root))
         .route("/graphql", graphql)
         .route("/health", get(health))
         .nest_service("/v1", rest)
@@ -104,6 +105,7 @@ pub fn router(state: AppState, settings: &ServerSettings) -> Router {
                     drop_untrusted_request_id,
                 ))
                 .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+                .layer(middleware::from_fn(log_request))
                 .layer(TraceLayer::new_for_http().make_span_with(request_span))
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID))
                 // gzip or brotli when the client accepts it (bodies of 32 bytes and more).
@@ -140,6 +142,55 @@ fn request_span(req: &Request) -> tracing::Span {
         .unwrap_or("-");
     tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
 }
+
+/// One log line per request at `info`: method, path, status, time taken and request id.
+async fn log_request(req: Request, next: Next) -> Response {
+    let started = std::time::Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let id = request_id_of(req.headers()).unwrap_or_else(|| "-".into());
+    let resp = next.run(req).await;
+    tracing::info!(
+        target: "nhs_organisations::request",
+        "{method} {path} {} {:.1} ms request_id={id}",
+        resp.status().as_u16(),
+        started.elapsed().as_secs_f64() * 1000.0
+    );
+    resp
+}
+
+/// The front door: where GraphQL, GraphiQL, REST, OpenAPI and health are (a small page for
+/// browsers, JSON otherwise).
+async fn root(headers: HeaderMap) -> Response {
+    if wants_html(&headers) {
+        return Html(ROOT_PAGE).into_response();
+    }
+    Json(json!({
+        "name": "nhs-organisations",
+        "graphql": "/graphql",
+        "graphiql": "/graphql (open in a browser)",
+        "rest": "/v1/",
+        "openapi": "/v1/openapi.json",
+        "health": "/health",
+        "docs": "README.md, docs/api.md and docs/rest.md in the repository"
+    }))
+    .into_response()
+}
+
+const ROOT_PAGE: &str = r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>nhs-organisations</title>
+<style>body{font-family:system-ui,sans-serif;max-width:40rem;margin:3rem auto;line-height:1.5}code{background:#eee;padding:0 .2em}</style>
+</head><body>
+<h1>nhs-organisations</h1>
+<p>UK secondary-care organisations where children are cared for, and their NHS hierarchy.</p>
+<ul>
+<li><a href="/graphql">GraphiQL</a>: explore and run GraphQL queries (<code>POST /graphql</code> for programs)</li>
+<li><a href="/v1/organisations/">REST</a>: the routes of the RCPCH NHS Organisations API under <code>/v1/</code></li>
+<li><a href="/v1/openapi.json">OpenAPI</a>: the document of the REST routes</li>
+<li><a href="/health">Health</a>: database and snapshot state</li>
+</ul>
+</body></html>
+"#;
 
 /// A request id from outside is kept only from a trusted proxy, and only when it is short and
 /// plain; anything else is replaced by a fresh one.
