@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_graphql::http::GraphiQLSource;
 use async_graphql::parser::types::OperationType;
 use async_graphql_axum::rejection::GraphQLRejection;
 use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
@@ -96,6 +95,7 @@ pub fn router(state: AppState, settings: &ServerSettings) -> Router {
         .route("/graphql", graphql)
         .route("/health", get(health))
         .nest_service("/v1", rest)
+        .merge(crate::graphiql::router())
         .with_state(shared)
         .layer(
             // Outermost first.
@@ -535,7 +535,7 @@ async fn graphql_get(
     req: Result<GraphQLRequest, GraphQLRejection>,
 ) -> Response {
     if wants_html(&headers) {
-        return Html(GraphiQLSource::build().endpoint("/graphql").finish()).into_response();
+        return crate::graphiql::page("/graphql").into_response();
     }
     let mut req = match req {
         Ok(r) if !r.0.query.trim().is_empty() => r.into_inner(),

@@ -9,6 +9,7 @@ pub mod db;
 pub mod directory;
 pub mod entities;
 pub mod errors;
+pub mod graphiql;
 pub mod graphql;
 pub mod http;
 pub mod memberships;
