@@ -86,7 +86,7 @@ pub fn router(state: AppState, settings: &ServerSettings) -> Router {
     let (graphql, rest) = match RateLimit::new(settings).map(Arc::new) {
         Some(limit) => (
             graphql.route_layer(middleware::from_fn_with_state(limit.clone(), rate_limit)),
-            rest.layer(middleware::from_fn_with_state(limit, rate_limit)),
+            rest.layer(middleware::from_fn_with_state(limit, rest_rate_limit)),
         ),
         None => (graphql, rest),
     };
@@ -264,6 +264,30 @@ impl RateLimit {
 }
 
 async fn rate_limit(State(limit): State<Arc<RateLimit>>, req: Request, next: Next) -> Response {
+    limited(&limit, req, next, |msg| {
+        error_response(StatusCode::TOO_MANY_REQUESTS, ErrorCode::RateLimited, msg)
+    })
+    .await
+}
+
+/// The same limit on the REST routes, refusing with their `{"detail": ...}` shape.
+async fn rest_rate_limit(
+    State(limit): State<Arc<RateLimit>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    limited(&limit, req, next, |msg| {
+        crate::rest::detail(StatusCode::TOO_MANY_REQUESTS, msg)
+    })
+    .await
+}
+
+async fn limited(
+    limit: &RateLimit,
+    req: Request,
+    next: Next,
+    refusal: impl FnOnce(&str) -> Response,
+) -> Response {
     let ip = client_ip(&req, limit.trust_proxy);
     // Forget idle clients now and then, so the table does not grow with every address seen.
     if limit.checks.fetch_add(1, Ordering::Relaxed) % 1024 == 1023 {
@@ -277,11 +301,9 @@ async fn rate_limit(State(limit): State<Arc<RateLimit>>, req: Request, next: Nex
             let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
             let secs = secs.max(1);
             tracing::debug!(%ip, "rate limited");
-            let mut resp = error_response(
-                StatusCode::TOO_MANY_REQUESTS,
-                ErrorCode::RateLimited,
-                &format!("Too many requests from your address; retry after {secs} s."),
-            );
+            let mut resp = refusal(&format!(
+                "Too many requests from your address; retry after {secs} s."
+            ));
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
             // The body is left unread, so the connection cannot carry another request: say so.

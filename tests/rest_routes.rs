@@ -445,17 +445,22 @@ async fn rest_shares_the_rate_limit_of_graphql() {
     let base = serve_with(&db, settings).await;
     let client = reqwest::Client::new();
     let mut statuses = Vec::new();
+    let mut refusal = Value::Null;
     for _ in 0..4 {
-        let s = client
+        let resp = client
             .get(format!("{base}/v1/openuk_networks/"))
             .send()
             .await
-            .expect("request")
-            .status()
-            .as_u16();
+            .expect("request");
+        let s = resp.status().as_u16();
+        if s == 429 {
+            assert!(resp.headers().contains_key("retry-after"));
+            refusal = resp.json().await.unwrap_or(Value::Null);
+        }
         statuses.push(s);
     }
     assert!(statuses.contains(&429), "{statuses:?}");
+    assert!(refusal["detail"].is_string(), "REST's own shape: {refusal}");
     let graphql = client
         .post(format!("{base}/graphql"))
         .json(&serde_json::json!({"query": "{ __typename }"}))

@@ -308,7 +308,7 @@ fn sites(
 
 /// `GET /organisations/`: every site with its parents, by name (`?ods_code=`, `?name=`,
 /// `?active=` filter exactly).
-#[utoipa::path(get, path = "/v1/organisations/", tag = "organisations", description = "Every site with its parents, by name; `ods_code`, `name` and `active` filter exactly.", params(openapi::SiteQuery), responses((status = 200, description = "Every site with its parents, by name", body = Vec<Org>), (status = 400, description = "A malformed parameter", body = Detail), (status = 404, description = "No such record on that day, or no such route", body = Detail)))]
+#[utoipa::path(get, path = "/v1/organisations/", tag = "organisations", description = "Every site with its parents, by name; `ods_code`, `name` and `active` filter exactly.", params(openapi::SiteQuery), responses((status = 200, description = "Every site with its parents, by name", body = Vec<Org>), (status = 400, description = "A malformed parameter", body = Detail), (status = 404, description = "No such record on that day, or no such route", body = Detail), (status = 429, description = "Too many requests from this client (see `Retry-After`); the budget is shared with /graphql", body = Detail)))]
 async fn organisations(State(st): St, h: HeaderMap, uri: Uri) -> Response {
     answer(&st, &h, &uri, |s, day, p| {
         let list = sites(s, day, &site_filter(p)?, p)?;
@@ -318,7 +318,7 @@ async fn organisations(State(st): St, h: HeaderMap, uri: Uri) -> Response {
 }
 
 /// `GET /organisations/limited/`: every site's code and name, by name.
-#[utoipa::path(get, path = "/v1/organisations/limited/", tag = "organisations", description = "Every site's code and name, by name.", params(openapi::SiteQuery), responses((status = 200, description = "Every site's code and name, by name", body = Vec<OrgMin>), (status = 400, description = "A malformed parameter", body = Detail), (status = 404, description = "No such record on that day, or no such route", body = Detail)))]
+#[utoipa::path(get, path = "/v1/organisations/limited/", tag = "organisations", description = "Every site's code and name, by name.", params(openapi::SiteQuery), responses((status = 200, description = "Every site's code and name, by name", body = Vec<OrgMin>), (status = 400, description = "A malformed parameter", body = Detail), (status = 404, description = "No such record on that day, or no such route", body = Detail), (status = 429, description = "Too many requests from this client (see `Retry-After`); the budget is shared with /graphql", body = Detail)))]
 async fn organisations_limited(State(st): St, h: HeaderMap, uri: Uri) -> Response {
     answer(&st, &h, &uri, |s, day, p| {
         let list = sites(s, day, &site_filter(p)?, p)?;
@@ -328,7 +328,7 @@ async fn organisations_limited(State(st): St, h: HeaderMap, uri: Uri) -> Respons
 }
 
 /// `GET /organisations/paediatric-diabetes-units`: the sites that have a unit, by name.
-#[utoipa::path(get, path = "/v1/organisations/paediatric-diabetes-units", tag = "organisations", description = "The sites that have a Paediatric Diabetes Unit, with their parents, by name.", params(openapi::SiteQuery), responses((status = 200, description = "The sites that have a Paediatric Diabetes Unit, with their parents, by name", body = Vec<Org>), (status = 400, description = "A malformed parameter", body = Detail), (status = 404, description = "No such record on that day, or no such route", body = Detail)))]
+#[utoipa::path(get, path = "/v1/organisations/paediatric-diabetes-units", tag = "organisations", description = "The sites that have a Paediatric Diabetes Unit, with their parents, by name.", params(openapi::SiteQuery), responses((status = 200, description = "The sites that have a Paediatric Diabetes Unit, with their parents, by name", body = Vec<Org>), (status = 400, description = "A malformed parameter", body = Detail), (status = 404, description = "No such record on that day, or no such route", body = Detail), (status = 429, description = "Too many requests from this client (see `Retry-After`); the budget is shared with /graphql", body = Detail)))]
 async fn organisations_with_units(State(st): St, h: HeaderMap, uri: Uri) -> Response {
     answer(&st, &h, &uri, |s, day, p| {
         let filter = OrganisationFilter {
@@ -342,7 +342,7 @@ async fn organisations_with_units(State(st): St, h: HeaderMap, uri: Uri) -> Resp
 }
 
 /// `GET /organisations/{ods_code}/`: one site with its parents.
-#[utoipa::path(get, path = "/v1/organisations/{ods_code}/", tag = "organisations", description = "One site with its parents.", params(("ods_code" = String, Path, description = "ODS code of the site", example = "RGT01"), openapi::AsOfQuery), responses((status = 200, description = "One site with its parents", body = Org), (status = 400, description = "A malformed parameter", body = Detail), (status = 404, description = "No such record on that day, or no such route", body = Detail)))]
+#[utoipa::path(get, path = "/v1/organisations/{ods_code}/", tag = "organisations", description = "One site with its parents.", params(("ods_code" = String, Path, description = "ODS code of the site", example = "RGT01"), openapi::AsOfQuery), responses((status = 200, description = "One site with its parents", body = Org), (status = 400, description = "A malformed parameter", body = Detail), (status = 404, description = "No such record on that day, or no such route", body = Detail), (status = 429, description = "Too many requests from this client (see `Retry-After`); the budget is shared with /graphql", body = Detail)))]
 async fn organisation_one(State(st): St, Code(code): Code, h: HeaderMap, uri: Uri) -> Response {
     answer(&st, &h, &uri, |s, day, _| {
         let m = directory::organisation(s, &code, day)?
@@ -354,7 +354,7 @@ async fn organisation_one(State(st): St, Code(code): Code, h: HeaderMap, uri: Ur
 
 /// `GET /organisations/{ods_code}/snapshot/?date=`: a site as it was on a day, or its
 /// predecessor's state when the code did not exist yet.
-#[utoipa::path(get, path = "/v1/organisations/{ods_code}/snapshot/", tag = "organisations", description = "A site as it was on `date` (default: `as_of`, else today); when the code did not exist yet, its predecessor's state with `predecessor_ods_code` set.", params(("ods_code" = String, Path, description = "ODS code of the site", example = "RGT01"), openapi::SnapshotQuery), responses((status = 200, description = "A site as it was on `date` (default: `as_of`, else today)", body = SiteSnapshot), (status = 400, description = "A malformed parameter", body = Detail), (status = 404, description = "No such record on that day, or no such route", body = Detail)))]
+#[utoipa::path(get, path = "/v1/organisations/{ods_code}/snapshot/", tag = "organisations", description = "A site as it was on `date` (default: `as_of`, else today); when the code did not exist yet, its predecessor's state with `predecessor_ods_code` set.", params(("ods_code" = String, Path, description = "ODS code of the site", example = "RGT01"), openapi::SnapshotQuery), responses((status = 200, description = "A site as it was on `date` (default: `as_of`, else today)", body = SiteSnapshot), (status = 400, description = "A malformed parameter", body = Detail), (status = 404, description = "No such record on that day, or no such route", body = Detail), (status = 429, description = "Too many requests from this client (see `Retry-After`); the budget is shared with /graphql", body = Detail)))]
 async fn organisation_snapshot(
     State(st): St,
     Code(code): Code,
@@ -379,7 +379,7 @@ async fn organisation_snapshot(
 }
 
 /// `GET /trusts/`: every trust with its sites, by name.
-#[utoipa::path(get, path = "/v1/trusts/", tag = "trusts", description = "Every trust with its sites, by name; `ods_code`, `name` and `active` filter exactly.", params(openapi::SiteQuery), responses((status = 200, description = "Every trust with its sites, by name", body = Vec<TrustWithSites>), (status = 400, description = "A malformed parameter", body = Detail), (status = 404, description = "No such record on that day, or no such route", body = Detail)))]
+#[utoipa::path(get, path = "/v1/trusts/", tag = "trusts", description = "Every trust with its sites, by name; `ods_code`, `name` and `active` filter exactly.", params(openapi::SiteQuery), responses((status = 200, description = "Every trust with its sites, by name", body = Vec<TrustWithSites>), (status = 400, description = "A malformed parameter", body = Detail), (status = 404, description = "No such record on that day, or no such route", body = Detail), (status = 429, description = "Too many requests from this client (see `Retry-After`); the budget is shared with /graphql", body = Detail)))]
 async fn trusts(State(st): St, h: HeaderMap, uri: Uri) -> Response {
     answer(&st, &h, &uri, |s, day, p| {
         let filter = TrustFilter {
@@ -401,7 +401,7 @@ async fn trusts(State(st): St, h: HeaderMap, uri: Uri) -> Response {
 }
 
 /// `GET /trusts/{ods_code}/`: one trust with its sites.
-#[utoipa::path(get, path = "/v1/trusts/{ods_code}/", tag = "trusts", description = "One trust with its sites.", params(("ods_code" = String, Path, description = "ODS code of the trust", example = "RGT"), openapi::AsOfQuery), responses((status = 200, description = "One trust with its sites", body = TrustWithSites), (status = 400, description = "A malformed parameter", body = Detail), (status = 404, description = "No such record on that day, or no such route", body = Detail)))]
+#[utoipa::path(get, path = "/v1/trusts/{ods_code}/", tag = "trusts", description = "One trust with its sites.", params(("ods_code" = String, Path, description = "ODS code of the trust", example = "RGT"), openapi::AsOfQuery), responses((status = 200, description = "One trust with its sites", body = TrustWithSites), (status = 400, description = "A malformed parameter", body = Detail), (status = 404, description = "No such record on that day, or no such route", body = Detail), (status = 429, description = "Too many requests from this client (see `Retry-After`); the budget is shared with /graphql", body = Detail)))]
 async fn trust_one(State(st): St, Code(code): Code, h: HeaderMap, uri: Uri) -> Response {
     answer(&st, &h, &uri, |s, day, _| {
         let t = directory::trust(s, &code, day)?.ok_or_else(|| not_found("trust", &code))?;
@@ -411,7 +411,7 @@ async fn trust_one(State(st): St, Code(code): Code, h: HeaderMap, uri: Uri) -> R
 }
 
 /// `GET /local_health_boards/`: every board, name descending.
-#[utoipa::path(get, path = "/v1/local_health_boards/", tag = "local_health_boards", description = "Every Local Health Board, name descending.", params(openapi::AsOfQuery), responses((status = 200, description = "Every Local Health Board, name descending", body = Vec<LocalHealthBoard>), (status = 400, description = "A malformed parameter", body = Detail), (status = 404, description = "No such record on that day, or no such route", body = Detail)))]
+#[utoipa::path(get, path = "/v1/local_health_boards/", tag = "local_health_boards", description = "Every Local Health Board, name descending.", params(openapi::AsOfQuery), responses((status = 200, description = "Every Local Health Board, name descending", body = Vec<LocalHealthBoard>), (status = 400, description = "A malformed parameter", body = Detail), (status = 404, description = "No such record on that day, or no such route", body = Detail), (status = 429, description = "Too many requests from this client (see `Retry-After`); the budget is shared with /graphql", body = Detail)))]
 async fn local_health_boards(State(st): St, h: HeaderMap, uri: Uri) -> Response {
     answer(&st, &h, &uri, |s, day, _| {
         let list = sorted(directory::all::<local_health_board::Model>(s, day), true);
@@ -424,7 +424,7 @@ async fn local_health_boards(State(st): St, h: HeaderMap, uri: Uri) -> Response 
 }
 
 /// `GET /local_health_boards/organisations/`: every board with its sites, name descending.
-#[utoipa::path(get, path = "/v1/local_health_boards/organisations/", tag = "local_health_boards", description = "Every Local Health Board with its sites, name descending.", params(openapi::AsOfQuery), responses((status = 200, description = "Every Local Health Board with its sites, name descending", body = Vec<LhbOrganisations>), (status = 400, description = "A malformed parameter", body = Detail), (status = 404, description = "No such record on that day, or no such route", body = Detail)))]
+#[utoipa::path(get, path = "/v1/local_health_boards/organisations/", tag = "local_health_boards", description = "Every Local Health Board with its sites, name descending.", params(openapi::AsOfQuery), responses((status = 200, description = "Every Local Health Board with its sites, name descending", body = Vec<LhbOrganisations>), (status = 400, description = "A malformed parameter", body = Detail), (status = 404, description = "No such record on that day, or no such route", body = Detail), (status = 429, description = "Too many requests from this client (see `Retry-After`); the budget is shared with /graphql", body = Detail)))]
 async fn local_health_boards_organisations(State(st): St, h: HeaderMap, uri: Uri) -> Response {
     answer(&st, &h, &uri, |s, day, _| {
         let list = sorted(directory::all::<local_health_board::Model>(s, day), true);
@@ -452,7 +452,7 @@ fn children<P: crate::snapshot::Kind>(
 }
 
 /// `GET /integrated_care_boards/`: every ICB, by name.
-#[utoipa::path(get, path = "/v1/integrated_care_boards/", tag = "integrated_care_boards", description = "Every Integrated Care Board, by name.", params(openapi::AsOfQuery), responses((status = 200, description = "Every Integrated Care Board, by name", body = Vec<IntegratedCareBoard>), (status = 400, description = "A malformed parameter", body = Detail), (status = 404, description = "No such record on that day, or no such route", body = Detail)))]
+#[utoipa::path(get, path = "/v1/integrated_care_boards/", tag = "integrated_care_boards", description = "Every Integrated Care Board, by name.", params(openapi::AsOfQuery), responses((status = 200, description = "Every Integrated Care Board, by name", body = Vec<IntegratedCareBoard>), (status = 400, description = "A malformed parameter", body = Detail), (status = 404, description = "No such record on that day, or no such route", body = Detail), (status = 429, description = "Too many requests from this client (see `Retry-After`); the budget is shared with /graphql", body = Detail)))]
 async fn integrated_care_boards(State(st): St, h: HeaderMap, uri: Uri) -> Response {
     answer(&st, &h, &uri, |s, day, _| {
         let list = sorted(
@@ -468,7 +468,7 @@ async fn integrated_care_boards(State(st): St, h: HeaderMap, uri: Uri) -> Respon
 }
 
 /// `GET /integrated_care_boards/organisations/`: every ICB with its sites, by name.
-#[utoipa::path(get, path = "/v1/integrated_care_boards/organisations/", tag = "integrated_care_boards", description = "Every Integrated Care Board with its sites, by name.", params(openapi::AsOfQuery), responses((status = 200, description = "Every Integrated Care Board with its sites, by name", body = Vec<IcbOrganisations>), (status = 400, description = "A malformed parameter", body = Detail), (status = 404, description = "No such record on that day, or no such route", body = Detail)))]
+#[utoipa::path(get, path = "/v1/integrated_care_boards/organisations/", tag = "integrated_care_boards", description = "Every Integrated Care Board with its sites, by name.", params(openapi::AsOfQuery), responses((status = 200, description = "Every Integrated Care Board with its sites, by name", body = Vec<IcbOrganisations>), (status = 400, description = "A malformed parameter", body = Detail), (status = 404, description = "No such record on that day, or no such route", body = Detail), (status = 429, description = "Too many requests from this client (see `Retry-After`); the budget is shared with /graphql", body = Detail)))]
 async fn integrated_care_boards_organisations(State(st): St, h: HeaderMap, uri: Uri) -> Response {
     answer(&st, &h, &uri, |s, day, _| {
         let list = sorted(
@@ -490,7 +490,7 @@ async fn integrated_care_boards_organisations(State(st): St, h: HeaderMap, uri: 
 }
 
 /// `GET /nhs_england_regions/`: every region, name descending.
-#[utoipa::path(get, path = "/v1/nhs_england_regions/", tag = "nhs_england_regions", description = "Every NHS England region, name descending.", params(openapi::AsOfQuery), responses((status = 200, description = "Every NHS England region, name descending", body = Vec<NhsEnglandRegion>), (status = 400, description = "A malformed parameter", body = Detail), (status = 404, description = "No such record on that day, or no such route", body = Detail)))]
+#[utoipa::path(get, path = "/v1/nhs_england_regions/", tag = "nhs_england_regions", description = "Every NHS England region, name descending.", params(openapi::AsOfQuery), responses((status = 200, description = "Every NHS England region, name descending", body = Vec<NhsEnglandRegion>), (status = 400, description = "A malformed parameter", body = Detail), (status = 404, description = "No such record on that day, or no such route", body = Detail), (status = 429, description = "Too many requests from this client (see `Retry-After`); the budget is shared with /graphql", body = Detail)))]
 async fn nhs_england_regions(State(st): St, h: HeaderMap, uri: Uri) -> Response {
     answer(&st, &h, &uri, |s, day, _| {
         let list = sorted(directory::all::<nhs_england_region::Model>(s, day), true);
@@ -503,7 +503,7 @@ async fn nhs_england_regions(State(st): St, h: HeaderMap, uri: Uri) -> Response 
 }
 
 /// `GET /nhs_england_regions/organisations/`: every region with its sites, name descending.
-#[utoipa::path(get, path = "/v1/nhs_england_regions/organisations/", tag = "nhs_england_regions", description = "Every NHS England region with its sites, name descending.", params(openapi::AsOfQuery), responses((status = 200, description = "Every NHS England region with its sites, name descending", body = Vec<RegionOrganisations>), (status = 400, description = "A malformed parameter", body = Detail), (status = 404, description = "No such record on that day, or no such route", body = Detail)))]
+#[utoipa::path(get, path = "/v1/nhs_england_regions/organisations/", tag = "nhs_england_regions", description = "Every NHS England region with its sites, name descending.", params(openapi::AsOfQuery), responses((status = 200, description = "Every NHS England region with its sites, name descending", body = Vec<RegionOrganisations>), (status = 400, description = "A malformed parameter", body = Detail), (status = 404, description = "No such record on that day, or no such route", body = Detail), (status = 429, description = "Too many requests from this client (see `Retry-After`); the budget is shared with /graphql", body = Detail)))]
 async fn nhs_england_regions_organisations(State(st): St, h: HeaderMap, uri: Uri) -> Response {
     answer(&st, &h, &uri, |s, day, _| {
         let list = sorted(directory::all::<nhs_england_region::Model>(s, day), true);
@@ -522,7 +522,7 @@ async fn nhs_england_regions_organisations(State(st): St, h: HeaderMap, uri: Uri
 }
 
 /// `GET /london_boroughs/`: every borough, name descending.
-#[utoipa::path(get, path = "/v1/london_boroughs/", tag = "london_boroughs", description = "Every London borough, name descending.", params(openapi::AsOfQuery), responses((status = 200, description = "Every London borough, name descending", body = Vec<LondonBorough>), (status = 400, description = "A malformed parameter", body = Detail), (status = 404, description = "No such record on that day, or no such route", body = Detail)))]
+#[utoipa::path(get, path = "/v1/london_boroughs/", tag = "london_boroughs", description = "Every London borough, name descending.", params(openapi::AsOfQuery), responses((status = 200, description = "Every London borough, name descending", body = Vec<LondonBorough>), (status = 400, description = "A malformed parameter", body = Detail), (status = 404, description = "No such record on that day, or no such route", body = Detail), (status = 429, description = "Too many requests from this client (see `Retry-After`); the budget is shared with /graphql", body = Detail)))]
 async fn london_boroughs(State(st): St, h: HeaderMap, uri: Uri) -> Response {
     answer(&st, &h, &uri, |s, day, _| {
         let list = sorted(directory::all::<london_borough::Model>(s, day), true);
@@ -535,7 +535,7 @@ async fn london_boroughs(State(st): St, h: HeaderMap, uri: Uri) -> Response {
 }
 
 /// `GET /london_boroughs/organisations/`: every borough with its sites, name descending.
-#[utoipa::path(get, path = "/v1/london_boroughs/organisations/", tag = "london_boroughs", description = "Every London borough with its sites, name descending.", params(openapi::AsOfQuery), responses((status = 200, description = "Every London borough with its sites, name descending", body = Vec<BoroughOrganisations>), (status = 400, description = "A malformed parameter", body = Detail), (status = 404, description = "No such record on that day, or no such route", body = Detail)))]
+#[utoipa::path(get, path = "/v1/london_boroughs/organisations/", tag = "london_boroughs", description = "Every London borough with its sites, name descending.", params(openapi::AsOfQuery), responses((status = 200, description = "Every London borough with its sites, name descending", body = Vec<BoroughOrganisations>), (status = 400, description = "A malformed parameter", body = Detail), (status = 404, description = "No such record on that day, or no such route", body = Detail), (status = 429, description = "Too many requests from this client (see `Retry-After`); the budget is shared with /graphql", body = Detail)))]
 async fn london_boroughs_organisations(State(st): St, h: HeaderMap, uri: Uri) -> Response {
     answer(&st, &h, &uri, |s, day, _| {
         let list = sorted(directory::all::<london_borough::Model>(s, day), true);
@@ -553,7 +553,7 @@ async fn london_boroughs_organisations(State(st): St, h: HeaderMap, uri: Uri) ->
 
 /// `GET /countries/?fields=a,b`: every country, name descending, with the asked fields
 /// (unknown names dropped; none left means all).
-#[utoipa::path(get, path = "/v1/countries/", tag = "countries", description = "Every country, name descending, with the fields named in `fields` (unknown names dropped; none left means all).", params(openapi::CountryQuery), responses((status = 200, description = "Every country, name descending, with the fields named in `fields` (unknown names dropped", body = Vec<Country>), (status = 400, description = "A malformed parameter", body = Detail), (status = 404, description = "No such record on that day, or no such route", body = Detail)))]
+#[utoipa::path(get, path = "/v1/countries/", tag = "countries", description = "Every country, name descending, with the fields named in `fields` (unknown names dropped; none left means all).", params(openapi::CountryQuery), responses((status = 200, description = "Every country, name descending, with the fields named in `fields` (unknown names dropped", body = Vec<Country>), (status = 400, description = "A malformed parameter", body = Detail), (status = 404, description = "No such record on that day, or no such route", body = Detail), (status = 429, description = "Too many requests from this client (see `Retry-After`); the budget is shared with /graphql", body = Detail)))]
 async fn countries(State(st): St, h: HeaderMap, uri: Uri) -> Response {
     answer(&st, &h, &uri, |s, day, p| {
         let mut fields = [false; 8];
@@ -575,7 +575,7 @@ async fn countries(State(st): St, h: HeaderMap, uri: Uri) -> Response {
 }
 
 /// `GET /openuk_networks/`: every OPEN UK network, by name.
-#[utoipa::path(get, path = "/v1/openuk_networks/", tag = "openuk_networks", description = "Every OPEN UK paediatric epilepsy network, by name.", params(openapi::AsOfQuery), responses((status = 200, description = "Every OPEN UK paediatric epilepsy network, by name", body = Vec<OpenUkNetwork>), (status = 400, description = "A malformed parameter", body = Detail), (status = 404, description = "No such record on that day, or no such route", body = Detail)))]
+#[utoipa::path(get, path = "/v1/openuk_networks/", tag = "openuk_networks", description = "Every OPEN UK paediatric epilepsy network, by name.", params(openapi::AsOfQuery), responses((status = 200, description = "Every OPEN UK paediatric epilepsy network, by name", body = Vec<OpenUkNetwork>), (status = 400, description = "A malformed parameter", body = Detail), (status = 404, description = "No such record on that day, or no such route", body = Detail), (status = 429, description = "Too many requests from this client (see `Retry-After`); the budget is shared with /graphql", body = Detail)))]
 async fn openuk_networks(State(st): St, h: HeaderMap, uri: Uri) -> Response {
     answer(&st, &h, &uri, |s, day, _| {
         let list = sorted(directory::all::<open_uk_network::Model>(s, day), false);
@@ -602,7 +602,7 @@ fn one_unit(
 }
 
 /// `GET /paediatric_diabetes_units/`: every unit with its sites, lead site and parent.
-#[utoipa::path(get, path = "/v1/paediatric_diabetes_units/", tag = "paediatric_diabetes_units", description = "Every Paediatric Diabetes Unit with its sites, lead site and parent, by PZ code.", params(openapi::AsOfQuery), responses((status = 200, description = "Every Paediatric Diabetes Unit with its sites, lead site and parent, by PZ code", body = Vec<PduWithSites>), (status = 400, description = "A malformed parameter", body = Detail), (status = 404, description = "No such record on that day, or no such route", body = Detail)))]
+#[utoipa::path(get, path = "/v1/paediatric_diabetes_units/", tag = "paediatric_diabetes_units", description = "Every Paediatric Diabetes Unit with its sites, lead site and parent, by PZ code.", params(openapi::AsOfQuery), responses((status = 200, description = "Every Paediatric Diabetes Unit with its sites, lead site and parent, by PZ code", body = Vec<PduWithSites>), (status = 400, description = "A malformed parameter", body = Detail), (status = 404, description = "No such record on that day, or no such route", body = Detail), (status = 429, description = "Too many requests from this client (see `Retry-After`); the budget is shared with /graphql", body = Detail)))]
 async fn units(State(st): St, h: HeaderMap, uri: Uri) -> Response {
     answer(&st, &h, &uri, |s, day, _| {
         Ok(all_units(s, day)
@@ -614,7 +614,7 @@ async fn units(State(st): St, h: HeaderMap, uri: Uri) -> Response {
 }
 
 /// `GET /paediatric_diabetes_units/parent/`: every unit as the NPDA seeder reads it.
-#[utoipa::path(get, path = "/v1/paediatric_diabetes_units/parent/", tag = "paediatric_diabetes_units", description = "Every unit as the NPDA seeder reads it, by PZ code.", params(openapi::AsOfQuery), responses((status = 200, description = "Every unit as the NPDA seeder reads it, by PZ code", body = Vec<PduParent>), (status = 400, description = "A malformed parameter", body = Detail), (status = 404, description = "No such record on that day, or no such route", body = Detail)))]
+#[utoipa::path(get, path = "/v1/paediatric_diabetes_units/parent/", tag = "paediatric_diabetes_units", description = "Every unit as the NPDA seeder reads it, by PZ code.", params(openapi::AsOfQuery), responses((status = 200, description = "Every unit as the NPDA seeder reads it, by PZ code", body = Vec<PduParent>), (status = 400, description = "A malformed parameter", body = Detail), (status = 404, description = "No such record on that day, or no such route", body = Detail), (status = 429, description = "Too many requests from this client (see `Retry-After`); the budget is shared with /graphql", body = Detail)))]
 async fn units_parent(State(st): St, h: HeaderMap, uri: Uri) -> Response {
     answer(&st, &h, &uri, |s, day, _| {
         Ok(all_units(s, day)
@@ -627,7 +627,7 @@ async fn units_parent(State(st): St, h: HeaderMap, uri: Uri) -> Response {
 
 /// `GET /paediatric_diabetes_units/{pz_code}/parent/`: one unit as the NPDA seeder reads it
 /// (a list of one, as the old service answered).
-#[utoipa::path(get, path = "/v1/paediatric_diabetes_units/{pz_code}/parent/", tag = "paediatric_diabetes_units", description = "One unit as the NPDA seeder reads it (a list of one).", params(("pz_code" = String, Path, description = "PZ code of the unit", example = "PZ041"), openapi::AsOfQuery), responses((status = 200, description = "One unit as the NPDA seeder reads it (a list of one)", body = Vec<PduParent>), (status = 400, description = "A malformed parameter", body = Detail), (status = 404, description = "No such record on that day, or no such route", body = Detail)))]
+#[utoipa::path(get, path = "/v1/paediatric_diabetes_units/{pz_code}/parent/", tag = "paediatric_diabetes_units", description = "One unit as the NPDA seeder reads it (a list of one).", params(("pz_code" = String, Path, description = "PZ code of the unit", example = "PZ041"), openapi::AsOfQuery), responses((status = 200, description = "One unit as the NPDA seeder reads it (a list of one)", body = Vec<PduParent>), (status = 400, description = "A malformed parameter", body = Detail), (status = 404, description = "No such record on that day, or no such route", body = Detail), (status = 429, description = "Too many requests from this client (see `Retry-After`); the budget is shared with /graphql", body = Detail)))]
 async fn unit_parent(State(st): St, Code(code): Code, h: HeaderMap, uri: Uri) -> Response {
     answer(&st, &h, &uri, |s, day, _| {
         let u = one_unit(s, &code, day)?;
@@ -637,7 +637,7 @@ async fn unit_parent(State(st): St, Code(code): Code, h: HeaderMap, uri: Uri) ->
 }
 
 /// `GET /paediatric_diabetes_units/extended/`: every unit's code.
-#[utoipa::path(get, path = "/v1/paediatric_diabetes_units/extended/", tag = "paediatric_diabetes_units", description = "Every unit's PZ code.", params(openapi::AsOfQuery), responses((status = 200, description = "Every unit's PZ code", body = Vec<PzCode>), (status = 400, description = "A malformed parameter", body = Detail), (status = 404, description = "No such record on that day, or no such route", body = Detail)))]
+#[utoipa::path(get, path = "/v1/paediatric_diabetes_units/extended/", tag = "paediatric_diabetes_units", description = "Every unit's PZ code.", params(openapi::AsOfQuery), responses((status = 200, description = "Every unit's PZ code", body = Vec<PzCode>), (status = 400, description = "A malformed parameter", body = Detail), (status = 404, description = "No such record on that day, or no such route", body = Detail), (status = 429, description = "Too many requests from this client (see `Retry-After`); the budget is shared with /graphql", body = Detail)))]
 async fn units_extended(State(st): St, h: HeaderMap, uri: Uri) -> Response {
     answer(&st, &h, &uri, |s, day, _| {
         Ok(all_units(s, day)
@@ -651,7 +651,7 @@ async fn units_extended(State(st): St, h: HeaderMap, uri: Uri) -> Response {
 }
 
 /// `GET /paediatric_diabetes_units/organisations/[?pz_code=]`: units with their sites.
-#[utoipa::path(get, path = "/v1/paediatric_diabetes_units/organisations/", tag = "paediatric_diabetes_units", description = "Units with their sites, by PZ code; `pz_code` picks one.", params(openapi::UnitQuery), responses((status = 200, description = "Units with their sites, by PZ code", body = Vec<PduOrganisations>), (status = 400, description = "A malformed parameter", body = Detail), (status = 404, description = "No such record on that day, or no such route", body = Detail)))]
+#[utoipa::path(get, path = "/v1/paediatric_diabetes_units/organisations/", tag = "paediatric_diabetes_units", description = "Units with their sites, by PZ code; `pz_code` picks one.", params(openapi::UnitQuery), responses((status = 200, description = "Units with their sites, by PZ code", body = Vec<PduOrganisations>), (status = 400, description = "A malformed parameter", body = Detail), (status = 404, description = "No such record on that day, or no such route", body = Detail), (status = 429, description = "Too many requests from this client (see `Retry-After`); the budget is shared with /graphql", body = Detail)))]
 async fn units_organisations(State(st): St, h: HeaderMap, uri: Uri) -> Response {
     answer(&st, &h, &uri, |s, day, p| {
         let list = match p.get("pz_code") {
@@ -668,7 +668,7 @@ async fn units_organisations(State(st): St, h: HeaderMap, uri: Uri) -> Response 
 
 /// `GET /paediatric_diabetes_units/sibling-organisations/{ods_code}/`: the unit of a site
 /// with all its sites and their parents (`[]` when the site has no unit).
-#[utoipa::path(get, path = "/v1/paediatric_diabetes_units/sibling-organisations/{ods_code}/", tag = "paediatric_diabetes_units", description = "The unit of a site with all its sites and their parents (`[]` when the site has no unit).", params(("ods_code" = String, Path, description = "ODS code of the site", example = "RGT01"), openapi::AsOfQuery), responses((status = 200, description = "The unit of a site with all its sites and their parents (`[]` when the site has no unit)", body = Vec<PduSiblings>), (status = 400, description = "A malformed parameter", body = Detail), (status = 404, description = "No such record on that day, or no such route", body = Detail)))]
+#[utoipa::path(get, path = "/v1/paediatric_diabetes_units/sibling-organisations/{ods_code}/", tag = "paediatric_diabetes_units", description = "The unit of a site with all its sites and their parents (`[]` when the site has no unit).", params(("ods_code" = String, Path, description = "ODS code of the site", example = "RGT01"), openapi::AsOfQuery), responses((status = 200, description = "The unit of a site with all its sites and their parents (`[]` when the site has no unit)", body = Vec<PduSiblings>), (status = 400, description = "A malformed parameter", body = Detail), (status = 404, description = "No such record on that day, or no such route", body = Detail), (status = 429, description = "Too many requests from this client (see `Retry-After`); the budget is shared with /graphql", body = Detail)))]
 async fn unit_siblings(State(st): St, Code(code): Code, h: HeaderMap, uri: Uri) -> Response {
     answer(&st, &h, &uri, |s, day, _| {
         let found = directory::pdu_siblings(s, &code, day)?
