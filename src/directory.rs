@@ -213,6 +213,99 @@ pub fn board_trusts(s: &Snapshot, board_id: i32, day: Day) -> Vec<Arc<trust::Mod
     trusts
 }
 
+/// The sort key of a name under the collation the REST routes promise (that of `en_US`:
+/// case and punctuation only break ties, so "St Albans" sorts before "ST. ANN").
+pub fn collation_key(name: &str) -> (String, String) {
+    let primary = name
+        .chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect();
+    (primary, name.to_string())
+}
+
+/// Orders records by name under `collation_key` (then code), descending when asked.
+pub fn collated<M: Kind>(list: &mut [Arc<M>], descending: bool) {
+    list.sort_by_cached_key(|m| {
+        let (name, code) = m.sort_key();
+        (collation_key(name), code.to_string())
+    });
+    if descending {
+        list.reverse();
+    }
+}
+
+/// The unit of a site on `day` and all the unit's sites then, by name: the site's PDU
+/// siblings (itself included). `Ok(None)` when the site is unknown that day; an empty unit
+/// list when it has no unit.
+#[allow(clippy::type_complexity)]
+pub fn pdu_siblings(
+    s: &Snapshot,
+    code: &str,
+    day: Day,
+) -> AppResult<
+    Option<
+        Option<(
+            Arc<paediatric_diabetes_unit::Model>,
+            Vec<Arc<organisation::Model>>,
+        )>,
+    >,
+> {
+    let Some(site) = organisation(s, code, day)? else {
+        return Ok(None);
+    };
+    let Some(unit) = s.parent(edges::SITE_PAEDIATRIC_DIABETES_UNIT, site.id, day) else {
+        return Ok(Some(None));
+    };
+    let sites = s
+        .children(edges::SITE_PAEDIATRIC_DIABETES_UNIT, unit.id, day)
+        .into_iter()
+        .cloned()
+        .collect();
+    Ok(Some(Some((unit.clone(), sites))))
+}
+
+/// Most successions the predecessor walk follows before giving up (chains are short; this
+/// only guards against a cycle in the data).
+const MAX_SUCCESSION_STEPS: usize = 16;
+
+/// A site's state on `day`, or, when the code did not exist yet that day, the state of the
+/// nearest predecessor that did (following the successions back, breadth first). Returns the
+/// site and whether it is a predecessor; `None` when neither it nor any predecessor was there.
+pub fn site_on_or_predecessor(
+    s: &Snapshot,
+    code: &str,
+    day: Day,
+) -> AppResult<Option<(Arc<organisation::Model>, bool)>> {
+    let code = codes::ods_code(code)?;
+    if let Some(site) = by_code::<organisation::Model>(s, &code, day) {
+        return Ok(Some((site, false)));
+    }
+    let far = Day::MAX;
+    let mut frontier = vec![code.clone()];
+    let mut seen = vec![code];
+    for _ in 0..MAX_SUCCESSION_STEPS {
+        let mut next = Vec::new();
+        for c in &frontier {
+            for p in s.predecessors_of(c, far) {
+                if seen.contains(&p.code) {
+                    continue;
+                }
+                if let Some(site) = by_code::<organisation::Model>(s, &p.code, day) {
+                    return Ok(Some((site, true)));
+                }
+                seen.push(p.code.clone());
+                next.push(p.code.clone());
+            }
+        }
+        if next.is_empty() {
+            break;
+        }
+        frontier = next;
+    }
+    Ok(None)
+}
+
 /// Filter on the change log.
 #[derive(Clone, Debug, Default)]
 pub struct ChangeFilter {

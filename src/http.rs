@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_graphql::http::GraphiQLSource;
 use async_graphql::parser::types::OperationType;
 use async_graphql_axum::rejection::GraphQLRejection;
 use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
@@ -23,6 +22,7 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use sea_orm::DatabaseConnection;
 use serde_json::json;
 use tower::ServiceBuilder;
+use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
@@ -78,15 +78,24 @@ pub fn router(state: AppState, settings: &ServerSettings) -> Router {
         cache: ResponseCache::new(settings.response_cache_mb).map(Arc::new),
     };
     let graphql = get(graphql_get).post(graphql_post);
-    let graphql = match RateLimit::new(settings) {
-        Some(limit) => {
-            graphql.route_layer(middleware::from_fn_with_state(Arc::new(limit), rate_limit))
-        }
-        None => graphql,
+    let rest = crate::rest::router(crate::rest::RestState {
+        store: shared.app.store.clone(),
+        cache: shared.cache.clone(),
+    });
+    // One limit for both ways in: a client's budget covers GraphQL and REST together.
+    let (graphql, rest) = match RateLimit::new(settings).map(Arc::new) {
+        Some(limit) => (
+            graphql.route_layer(middleware::from_fn_with_state(limit.clone(), rate_limit)),
+            rest.layer(middleware::from_fn_with_state(limit, rest_rate_limit)),
+        ),
+        None => (graphql, rest),
     };
     Router::new()
+        .route("/", get(root))
         .route("/graphql", graphql)
         .route("/health", get(health))
+        .nest_service("/v1", rest)
+        .merge(crate::graphiql::router())
         .with_state(shared)
         .layer(
             // Outermost first.
@@ -96,8 +105,11 @@ pub fn router(state: AppState, settings: &ServerSettings) -> Router {
                     drop_untrusted_request_id,
                 ))
                 .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+                .layer(middleware::from_fn(log_request))
                 .layer(TraceLayer::new_for_http().make_span_with(request_span))
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+                // gzip or brotli when the client accepts it (bodies of 32 bytes and more).
+                .layer(CompressionLayer::new())
                 .layer(cors(settings))
                 .layer(middleware::from_fn_with_state(request_timeout, timeout)),
         )
@@ -130,6 +142,55 @@ fn request_span(req: &Request) -> tracing::Span {
         .unwrap_or("-");
     tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
 }
+
+/// One log line per request at `info`: method, path, status, time taken and request id.
+async fn log_request(req: Request, next: Next) -> Response {
+    let started = std::time::Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let id = request_id_of(req.headers()).unwrap_or_else(|| "-".into());
+    let resp = next.run(req).await;
+    tracing::info!(
+        target: "nhs_organisations::request",
+        "{method} {path} {} {:.1} ms request_id={id}",
+        resp.status().as_u16(),
+        started.elapsed().as_secs_f64() * 1000.0
+    );
+    resp
+}
+
+/// The front door: where GraphQL, GraphiQL, REST, OpenAPI and health are (a small page for
+/// browsers, JSON otherwise).
+async fn root(headers: HeaderMap) -> Response {
+    if wants_html(&headers) {
+        return Html(ROOT_PAGE).into_response();
+    }
+    Json(json!({
+        "name": "nhs-organisations",
+        "graphql": "/graphql",
+        "graphiql": "/graphql (open in a browser)",
+        "rest": "/v1/",
+        "openapi": "/v1/openapi.json",
+        "health": "/health",
+        "docs": "README.md, docs/api.md and docs/rest.md in the repository"
+    }))
+    .into_response()
+}
+
+const ROOT_PAGE: &str = r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>nhs-organisations</title>
+<style>body{font-family:system-ui,sans-serif;max-width:40rem;margin:3rem auto;line-height:1.5}code{background:#eee;padding:0 .2em}</style>
+</head><body>
+<h1>nhs-organisations</h1>
+<p>UK secondary-care organisations where children are cared for, and their NHS hierarchy.</p>
+<ul>
+<li><a href="/graphql">GraphiQL</a>: explore and run GraphQL queries (<code>POST /graphql</code> for programs)</li>
+<li><a href="/v1/organisations/">REST</a>: the routes of the RCPCH NHS Organisations API under <code>/v1/</code></li>
+<li><a href="/v1/openapi.json">OpenAPI</a>: the document of the REST routes</li>
+<li><a href="/health">Health</a>: database and snapshot state</li>
+</ul>
+</body></html>
+"#;
 
 /// A request id from outside is kept only from a trusted proxy, and only when it is short and
 /// plain; anything else is replaced by a fresh one.
@@ -203,6 +264,30 @@ impl RateLimit {
 }
 
 async fn rate_limit(State(limit): State<Arc<RateLimit>>, req: Request, next: Next) -> Response {
+    limited(&limit, req, next, |msg| {
+        error_response(StatusCode::TOO_MANY_REQUESTS, ErrorCode::RateLimited, msg)
+    })
+    .await
+}
+
+/// The same limit on the REST routes, refusing with their `{"detail": ...}` shape.
+async fn rest_rate_limit(
+    State(limit): State<Arc<RateLimit>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    limited(&limit, req, next, |msg| {
+        crate::rest::detail(StatusCode::TOO_MANY_REQUESTS, msg)
+    })
+    .await
+}
+
+async fn limited(
+    limit: &RateLimit,
+    req: Request,
+    next: Next,
+    refusal: impl FnOnce(&str) -> Response,
+) -> Response {
     let ip = client_ip(&req, limit.trust_proxy);
     // Forget idle clients now and then, so the table does not grow with every address seen.
     if limit.checks.fetch_add(1, Ordering::Relaxed) % 1024 == 1023 {
@@ -216,11 +301,9 @@ async fn rate_limit(State(limit): State<Arc<RateLimit>>, req: Request, next: Nex
             let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
             let secs = secs.max(1);
             tracing::debug!(%ip, "rate limited");
-            let mut resp = error_response(
-                StatusCode::TOO_MANY_REQUESTS,
-                ErrorCode::RateLimited,
-                &format!("Too many requests from your address; retry after {secs} s."),
-            );
+            let mut resp = refusal(&format!(
+                "Too many requests from your address; retry after {secs} s."
+            ));
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
             // The body is left unread, so the connection cannot carry another request: say so.
@@ -373,7 +456,7 @@ async fn graphql_post(State(shared): State<Shared>, headers: HeaderMap, body: Bo
 }
 
 /// Whether `If-None-Match` names this ETag (or `*`).
-fn not_modified(headers: &HeaderMap, etag: &str) -> bool {
+pub(crate) fn not_modified(headers: &HeaderMap, etag: &str) -> bool {
     headers
         .get_all(header::IF_NONE_MATCH)
         .iter()
@@ -387,7 +470,7 @@ fn not_modified(headers: &HeaderMap, etag: &str) -> bool {
 const X_CACHE: HeaderName = HeaderName::from_static("x-cache");
 
 /// A query response the client may keep but must revalidate.
-fn cached_response(
+pub(crate) fn cached_response(
     status: StatusCode,
     etag: &str,
     body: Option<axum::body::Bytes>,
@@ -474,7 +557,7 @@ async fn graphql_get(
     req: Result<GraphQLRequest, GraphQLRejection>,
 ) -> Response {
     if wants_html(&headers) {
-        return Html(GraphiQLSource::build().endpoint("/graphql").finish()).into_response();
+        return crate::graphiql::page("/graphql").into_response();
     }
     let mut req = match req {
         Ok(r) if !r.0.query.trim().is_empty() => r.into_inner(),

@@ -1,6 +1,7 @@
 //! nhs-organisations: the UK secondary-care organisations where children are cared for, and
 //! their place in the NHS hierarchy, served as GraphQL.
 pub mod auth;
+pub mod boundaries;
 pub mod change_log;
 pub mod codes;
 pub mod config;
@@ -8,6 +9,7 @@ pub mod db;
 pub mod directory;
 pub mod entities;
 pub mod errors;
+pub mod graphiql;
 pub mod graphql;
 pub mod http;
 pub mod memberships;
@@ -15,6 +17,7 @@ pub mod mergers;
 pub mod ord;
 pub mod reference_data;
 pub mod response_cache;
+pub mod rest;
 pub mod seed;
 pub mod snapshot;
 pub mod sync;

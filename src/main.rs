@@ -38,6 +38,8 @@ enum Command {
     Seed,
     /// Print the GraphQL schema (SDL).
     Schema,
+    /// Print the OpenAPI 3.1 document of the REST routes (JSON).
+    Openapi,
     /// Bring the tracked records up to date from the NHS ODS ORD API (all or nothing).
     Sync {
         /// First ORD change date to include, YYYY-MM-DD (at most 185 days ago). Default: the
@@ -259,21 +261,31 @@ async fn run_merger(
 #[derive(Subcommand)]
 enum AdminKeyCommand {
     /// Create a key; it is printed once, alone on the last line.
-    Create { name: String },
+    Create {
+        /// A name for the key's holder (e.g. alice), unique among live keys; used to revoke it.
+        name: String,
+    },
     /// Revoke a key; takes effect on the next request.
-    Revoke { name: String },
+    Revoke {
+        /// The name the key was created with.
+        name: String,
+    },
     /// List keys: names and dates, never keys.
     List,
 }
+
+/// The log filter without `RUST_LOG`: info, but the migrator's per-run lines only as warnings
+/// (commands say themselves what they migrated).
+const DEFAULT_LOG: &str = "info,sea_orm_migration=warn";
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let (filter, bad_filter) = match std::env::var("RUST_LOG") {
         Ok(text) if !text.trim().is_empty() => match EnvFilter::try_new(&text) {
             Ok(f) => (f, None),
-            Err(_) => (EnvFilter::new("info"), Some(text)),
+            Err(_) => (EnvFilter::new(DEFAULT_LOG), Some(text)),
         },
-        _ => (EnvFilter::new("info"), None),
+        _ => (EnvFilter::new(DEFAULT_LOG), None),
     };
     tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -342,10 +354,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Schema => {
             print!("{}", graphql::sdl());
         }
+        Command::Openapi => {
+            print!("{}", nhs_organisations::rest::openapi::json());
+        }
         Command::Migrate => {
+            use migration::MigratorTrait;
             let conn = db::connect(&url).await?;
+            let pending = migration::Migrator::get_pending_migrations(&conn)
+                .await?
+                .len();
             db::migrate(&conn).await?;
-            println!("migrations applied");
+            match pending {
+                0 => println!("no migrations pending: the database is up to date"),
+                1 => println!("1 migration applied"),
+                n => println!("{n} migrations applied"),
+            }
         }
         Command::Seed => {
             let conn = db::connect(&url).await?;
@@ -358,7 +381,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 println!("{edge}: {n} new memberships");
             }
             for w in &report.warnings {
-                println!("warning: {w}");
+                tracing::debug!("seed rule: {w}");
+            }
+            if !report.warnings.is_empty() {
+                println!(
+                    "the known data rules applied ({} notes: rows naming sites not in the data, duplicates; see docs/seeding.md, RUST_LOG=debug lists them)",
+                    report.warnings.len()
+                );
             }
             if !report.changed_anything() {
                 println!("nothing to do: the database already holds the reference data");

@@ -38,6 +38,21 @@ impl CacheKey {
         }
     }
 
+    /// The key of a REST GET: the route and its query string stand in for the request.
+    pub fn for_route(version: DataVersion, today: Day, path_and_query: &str) -> Self {
+        let digest = Sha256::new()
+            .chain_update(b"rest\0")
+            .chain_update(path_and_query.as_bytes())
+            .finalize();
+        let mut request = [0u8; 16];
+        request.copy_from_slice(&digest[..16]);
+        Self {
+            version,
+            today,
+            request,
+        }
+    }
+
     /// The strong validator clients send back in `If-None-Match`.
     pub fn etag(&self) -> String {
         format!(

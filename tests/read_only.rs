@@ -8,6 +8,11 @@ use nhs_organisations::{auth, db};
 use sea_orm::{ConnectionTrait, TransactionTrait};
 use serde_json::Value;
 
+/// The tests here run one at a time: retiring SQLite connections after a read-only spell is
+/// process-wide (`writes::retire_connections`), so one test's recovery would close another's
+/// pooled connections mid-test (and a new connection to a deleted file is not the old one).
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn settings() -> ServerSettings {
     let mut s = ServerSettings::default_from_env();
     s.rate_limit_rps = 0;
@@ -42,6 +47,7 @@ fn read_only_url(t: &TestDb) -> String {
 
 #[tokio::test]
 async fn health_reports_a_read_only_database_and_reads_still_work() {
+    let _serial = SERIAL.lock().await;
     let t = TestDb::seeded().await;
     let ro = db::connect(&read_only_url(&t))
         .await
@@ -60,6 +66,7 @@ async fn health_reports_a_read_only_database_and_reads_still_work() {
 
 #[tokio::test]
 async fn sqlite_writes_recover_from_connections_stuck_read_only() {
+    let _serial = SERIAL.lock().await;
     if postgres_url().is_some() {
         return; // a SQLite file's permissions; PostgreSQL has no such state
     }
@@ -90,6 +97,7 @@ async fn sqlite_writes_recover_from_connections_stuck_read_only() {
 
 #[tokio::test]
 async fn health_notices_a_deleted_sqlite_file() {
+    let _serial = SERIAL.lock().await;
     if postgres_url().is_some() {
         return;
     }

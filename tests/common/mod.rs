@@ -2,6 +2,8 @@
 //! `TEST_DATABASE_URL` is set), a statement counter, and GraphQL/HTTP helpers.
 #![allow(dead_code)]
 
+pub mod ordered_json;
+
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
