@@ -107,7 +107,10 @@ impl<M> Default for Table<M> {
 }
 
 impl<M: Kind> Table<M> {
-    fn new(records: Vec<Record<M>>) -> Self {
+    fn new(mut records: Vec<Record<M>>) -> Self {
+        // Kept in today's list order, so that sorting a list for a day (names rarely change)
+        // finds it already sorted instead of sorting from scratch on every request.
+        records.sort_by(|a, b| a.latest().sort_key().cmp(&b.latest().sort_key()));
         let by_id = records.iter().enumerate().map(|(i, r)| (r.id, i)).collect();
         let by_code = records
             .iter()
