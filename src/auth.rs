@@ -161,3 +161,35 @@ pub fn bearer_from_header(value: Option<&str>) -> Option<BearerToken> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty())
         .then(|| BearerToken(token.trim().to_string()))
 }
+
+/// The `admin-key list` table: names and dates, never keys.
+pub struct KeyTable(pub Vec<admin_key::Model>);
+
+impl std::fmt::Display for KeyTable {
+    fn fmt(&self, out: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let when = |d: Option<chrono::DateTime<chrono::Utc>>| {
+            d.map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string())
+                .unwrap_or_else(|| "-".into())
+        };
+        writeln!(
+            out,
+            "{:<24} {:<22} {:<22} status",
+            "name", "created", "last used"
+        )?;
+        for k in &self.0 {
+            let status = if k.revoked_at.is_some() {
+                "revoked"
+            } else {
+                "live"
+            };
+            writeln!(
+                out,
+                "{:<24} {:<22} {:<22} {status}",
+                k.name,
+                when(Some(k.created_at)),
+                when(k.last_used_at)
+            )?;
+        }
+        Ok(())
+    }
+}

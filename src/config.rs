@@ -3,12 +3,37 @@ use clap::Args;
 
 use crate::db::DEFAULT_DATABASE_URL;
 
-/// Where the database is; shared by every command.
-#[derive(Args, Clone, Debug)]
+/// Where the database is; every command that reads or writes it takes these.
+#[derive(Args, Clone)]
 pub struct DatabaseSettings {
     /// `sqlite://…` or `postgres://…`.
-    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, global = true)]
+    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
     pub database_url: String,
+}
+
+/// The URL may hold a password: debug output shows it without.
+impl std::fmt::Debug for DatabaseSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseSettings")
+            .field("database_url", &redact_password(&self.database_url))
+            .finish()
+    }
+}
+
+/// `scheme://user:secret@host/…` as `scheme://user:***@host/…`; other text unchanged.
+pub fn redact_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}{path}"),
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
 }
 
 /// Settings of the HTTP server.
@@ -61,6 +86,9 @@ pub struct ServerSettings {
     /// How often to look for writes by other processes, in milliseconds.
     #[arg(long, env = "SNAPSHOT_POLL_MS", default_value_t = 400)]
     pub snapshot_poll_ms: u64,
+    /// Run the ORD sync inside `serve` this often, e.g. `24h`, `90m`, `1d12h` (off when unset).
+    #[arg(long, env = "SYNC_EVERY")]
+    pub sync_every: Option<String>,
     #[command(flatten)]
     pub limits: QueryLimits,
 }
@@ -106,35 +134,6 @@ impl Default for QueryLimits {
 }
 
 impl ServerSettings {
-    /// The settings `serve` gets when no subcommand is given: environment, then defaults.
-    pub fn default_from_env() -> Self {
-        #[derive(clap::Parser)]
-        struct Only {
-            #[command(flatten)]
-            settings: ServerSettings,
-        }
-        <Only as clap::Parser>::parse_from(["nhs-organisations"]).settings
-    }
-
-    /// Like `default_from_env`, with a bad variable as a one-line error instead of an exit.
-    pub fn try_default_from_env() -> Result<Self, String> {
-        #[derive(clap::Parser)]
-        struct Only {
-            #[command(flatten)]
-            settings: ServerSettings,
-        }
-        <Only as clap::Parser>::try_parse_from(["nhs-organisations"])
-            .map(|o| o.settings)
-            .map_err(|e| {
-                let text = e.to_string();
-                text.lines()
-                    .find(|l| !l.trim().is_empty())
-                    .unwrap_or("")
-                    .trim()
-                    .to_string()
-            })
-    }
-
     /// Refuses settings that would start a server nobody can use, before anything else runs.
     pub fn validate(&self) -> Result<(), String> {
         if self.port == 0 {
@@ -161,6 +160,16 @@ impl ServerSettings {
         Ok(())
     }
 
+    /// The sync interval of `serve`, or `None` when the schedule is off.
+    pub fn schedule(&self) -> Result<Option<std::time::Duration>, String> {
+        match self.sync_every.as_deref().map(str::trim) {
+            None | Some("") => Ok(None),
+            Some(text) => parse_interval(text).map(Some).ok_or_else(|| {
+                format!("SYNC_EVERY '{text}' is not an interval like 24h, 90m, 1d12h or 3600s")
+            }),
+        }
+    }
+
     pub fn cors_origin_list(&self) -> Vec<String> {
         self.cors_origins
             .split(',')
@@ -171,41 +180,33 @@ impl ServerSettings {
     }
 }
 
-/// How to reach the NHS ODS ORD API, and the sync schedule of `serve`.
+/// How to reach the NHS ODS ORD API; taken by the commands that call it.
 #[derive(Args, Clone, Debug)]
-pub struct SyncSettings {
+pub struct OrdSettings {
     /// Root of the ORD API (tests point it at a mock).
-    #[arg(long, env = "ORD_BASE_URL", default_value = DEFAULT_ORD_BASE_URL, global = true)]
+    #[arg(long, env = "ORD_BASE_URL", default_value = DEFAULT_ORD_BASE_URL)]
     pub ord_base_url: String,
     /// Most requests per second sent to ORD, across the whole process.
-    #[arg(long, env = "ORD_MAX_RPS", default_value_t = 5, global = true)]
+    #[arg(long, env = "ORD_MAX_RPS", default_value_t = 5)]
     pub ord_max_rps: u32,
     /// Seconds one ORD request may take (fractions allowed).
-    #[arg(long, env = "ORD_TIMEOUT_SECS", default_value_t = 10.0, global = true)]
+    #[arg(long, env = "ORD_TIMEOUT_SECS", default_value_t = 10.0)]
     pub ord_timeout_secs: f64,
     /// Seconds after which a code that keeps failing stops being retried (fractions allowed).
-    #[arg(
-        long,
-        env = "ORD_RETRY_BUDGET_SECS",
-        default_value_t = 60.0,
-        global = true
-    )]
+    #[arg(long, env = "ORD_RETRY_BUDGET_SECS", default_value_t = 60.0)]
     pub ord_retry_budget_secs: f64,
-    /// Run the sync inside `serve` this often, e.g. `24h`, `90m`, `1d12h` (off when unset).
-    #[arg(long, env = "SYNC_EVERY", global = true)]
-    pub sync_every: Option<String>,
 }
 
 /// ORD's production root (the contract's default for `ORD_BASE_URL`).
 pub const DEFAULT_ORD_BASE_URL: &str = "https://directory.spineservices.nhs.uk/ORD/2-0-0";
 
-impl SyncSettings {
+impl OrdSettings {
     /// The settings from the environment, then defaults (for code that has no command line).
     pub fn from_env() -> Result<Self, String> {
         #[derive(clap::Parser)]
         struct Only {
             #[command(flatten)]
-            settings: SyncSettings,
+            settings: OrdSettings,
         }
         <Only as clap::Parser>::try_parse_from(["nhs-organisations"])
             .map(|o| o.settings)
@@ -230,16 +231,6 @@ impl SyncSettings {
             retry_budget: secs("ORD_RETRY_BUDGET_SECS", self.ord_retry_budget_secs)?,
             ..crate::ord::OrdConfig::default()
         })
-    }
-
-    /// The sync interval of `serve`, or `None` when the schedule is off.
-    pub fn schedule(&self) -> Result<Option<std::time::Duration>, String> {
-        match self.sync_every.as_deref().map(str::trim) {
-            None | Some("") => Ok(None),
-            Some(text) => parse_interval(text).map(Some).ok_or_else(|| {
-                format!("SYNC_EVERY '{text}' is not an interval like 24h, 90m, 1d12h or 3600s")
-            }),
-        }
     }
 }
 
@@ -267,10 +258,7 @@ pub fn parse_interval(text: &str) -> Option<std::time::Duration> {
     (number.is_empty() && total > 0).then(|| std::time::Duration::from_secs(total))
 }
 
-/// The ORD settings under the name the merger commands use.
-pub type OrdSettings = SyncSettings;
-
-impl SyncSettings {
+impl OrdSettings {
     /// The process's ORD client (build one and share it: the rate limit lives in it).
     pub fn client(&self) -> Result<crate::ord::OrdClient, String> {
         crate::ord::OrdClient::new(self.ord_config()?).map_err(|e| e.to_string())

@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod boundaries;
 pub mod change_log;
+pub mod cli;
 pub mod codes;
 pub mod config;
 pub mod db;

@@ -161,19 +161,20 @@ impl MergerReport {
     pub fn not_applied(&self) -> usize {
         self.results.iter().filter(|r| !r.status.applied()).count()
     }
+}
 
-    /// A plain-text rendering for the command line.
-    pub fn render(&self) -> String {
-        let mut out = String::new();
+/// The plain-text report of the command line.
+impl std::fmt::Display for MergerReport {
+    fn fmt(&self, out: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         if self.dry_run {
-            out.push_str("dry run: nothing was changed; applying would give:\n");
+            writeln!(out, "dry run: nothing was changed; applying would give:")?;
         }
         for r in &self.results {
-            out.push_str(&format!("{} {}", r.ods_code, r.status.as_str()));
+            write!(out, "{} {}", r.ods_code, r.status.as_str())?;
             if let Some(m) = &r.message {
-                out.push_str(&format!(": {m}"));
+                write!(out, ": {m}")?;
             }
-            out.push('\n');
+            writeln!(out)?;
             if !r.memberships.is_empty() {
                 let list: Vec<String> = r
                     .memberships
@@ -185,24 +186,25 @@ impl MergerReport {
                 } else {
                     "memberships"
                 };
-                out.push_str(&format!("  {label}: {}\n", list.join(", ")));
+                writeln!(out, "  {label}: {}", list.join(", "))?;
             }
             for c in &r.changes {
-                out.push_str(&format!(
-                    "  {}: {} -> {}\n",
+                writeln!(
+                    out,
+                    "  {}: {} -> {}",
                     c.edge.name(),
                     c.before.as_deref().unwrap_or("none"),
                     c.after.as_deref().unwrap_or("none")
-                ));
+                )?;
             }
             for w in &r.warnings {
-                out.push_str(&format!("  warning: {w}\n"));
+                writeln!(out, "  warning: {w}")?;
             }
         }
         for w in &self.warnings {
-            out.push_str(&format!("warning: {w}\n"));
+            writeln!(out, "warning: {w}")?;
         }
-        out
+        Ok(())
     }
 }
 

@@ -60,6 +60,33 @@ impl SeedReport {
     }
 }
 
+/// The `seed` command's report: counts, and one line for the known data rules (listed at
+/// `RUST_LOG=debug`, explained in docs/seeding.md) instead of a line per rule.
+impl std::fmt::Display for SeedReport {
+    fn fmt(&self, out: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (kind, n) in &self.inserted {
+            writeln!(out, "{kind}: {n} new")?;
+        }
+        for (edge, n) in &self.memberships {
+            writeln!(out, "{edge}: {n} new memberships")?;
+        }
+        if !self.warnings.is_empty() {
+            writeln!(
+                out,
+                "the known data rules applied ({} notes: rows naming sites not in the data, duplicates; see docs/seeding.md, RUST_LOG=debug lists them)",
+                self.warnings.len()
+            )?;
+        }
+        if !self.changed_anything() {
+            writeln!(
+                out,
+                "nothing to do: the database already holds the reference data"
+            )?;
+        }
+        Ok(())
+    }
+}
+
 /// The derived seed: records plus edges by natural code. Pure, so the rules are testable.
 #[derive(Clone, Debug, Default)]
 pub struct SeedPlan {

@@ -1142,3 +1142,82 @@ async fn first_wait(db: &DatabaseConnection, every: std::time::Duration) -> std:
         }
     }
 }
+
+/// The human-readable report of the `sync` command.
+impl std::fmt::Display for SyncReport {
+    fn fmt(&self, out: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let r = self;
+        let plural =
+            |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+        let outcome = if r.dry_run {
+            "DRY RUN, nothing was changed"
+        } else {
+            "applied"
+        };
+        writeln!(out, "ORD sync of changes since {}: {outcome}.", r.since)?;
+        writeln!(
+            out,
+            "listed {}, untracked {}, fetched {}, deleted sites skipped {}, not found {}",
+            r.listed,
+            r.untracked,
+            r.fetched,
+            r.skipped_deleted,
+            r.not_found.len()
+        )?;
+        let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "(none)".into());
+        writeln!(out, "{}:", plural(r.changes.len(), "change", "changes"))?;
+        for c in &r.changes {
+            writeln!(
+                out,
+                "  {:<8} {}.{}: {} -> {} (from {})",
+                c.ods_code,
+                c.entity,
+                c.field,
+                show(&c.before),
+                show(&c.after),
+                c.effective_on
+            )?;
+        }
+        if !r.moves.is_empty() {
+            writeln!(out, "{}:", plural(r.moves.len(), "move", "moves"))?;
+            for m in &r.moves {
+                writeln!(
+                    out,
+                    "  {:<8} {} -> {} (from {})",
+                    m.ods_code,
+                    show(&m.before),
+                    m.after,
+                    m.effective_on
+                )?;
+            }
+        }
+        if !r.closures.is_empty() {
+            writeln!(out, "{}:", plural(r.closures.len(), "closure", "closures"))?;
+            for c in &r.closures {
+                let on = c.closed_on.map(|d| format!(" on {d}")).unwrap_or_default();
+                writeln!(out, "  {:<8} {} closed{on}", c.ods_code, c.entity)?;
+            }
+        }
+        if !r.successions.is_empty() {
+            writeln!(
+                out,
+                "{}:",
+                plural(r.successions.len(), "new succession", "new successions")
+            )?;
+            for s in &r.successions {
+                let on = s
+                    .effective_on
+                    .map(|d| format!(" ({d})"))
+                    .unwrap_or_default();
+                writeln!(out, "  {:<8} {} {}{on}", s.ods_code, s.kind, s.target_code)?;
+            }
+        }
+        if !r.warnings.is_empty() {
+            writeln!(out, "{}:", plural(r.warnings.len(), "warning", "warnings"))?;
+            for w in &r.warnings {
+                writeln!(out, "  - {w}")?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -7,7 +7,7 @@ use sea_orm::DatabaseConnection;
 
 use super::scalars::Date;
 use crate::auth;
-use crate::config::SyncSettings;
+use crate::config::OrdSettings;
 use crate::errors::AppError;
 use crate::ord::OrdClient;
 use crate::sync::{self, NoProgress, SyncOptions};
@@ -65,7 +65,7 @@ fn default_client() -> Result<OrdClient, AppError> {
     static CLIENT: OnceLock<Result<OrdClient, String>> = OnceLock::new();
     CLIENT
         .get_or_init(|| {
-            let settings = SyncSettings::from_env()?;
+            let settings = OrdSettings::from_env()?;
             OrdClient::new(settings.ord_config()?).map_err(|e| e.to_string())
         })
         .clone()
