@@ -4,8 +4,8 @@
 # Set TEST_DATABASE_URL=postgres://... to measure on PostgreSQL instead of SQLite.
 set -eu
 cd "$(dirname "$0")/.."
-cargo test --release --test sync --no-run
+cargo test --release --test it --no-run
 for rps in 5 1000; do
-    ORD_MAX_RPS=$rps cargo test -q --release --test sync -- --ignored sync_1000 --nocapture 2>&1 \
+    ORD_MAX_RPS=$rps cargo test -q --release --test it -- --ignored sync::sync_1000 --nocapture 2>&1 \
         | grep 'sync_1000:'
 done

@@ -1,6 +1,6 @@
 //! Admin keys end to end: the CLI creates, lists and revokes them; the HTTP API accepts a live
 //! key on the very next request and refuses a revoked one, without a restart.
-mod common;
+use crate::common;
 
 use std::process::{Command, Output};
 

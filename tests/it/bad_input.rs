@@ -1,6 +1,6 @@
 //! Hostile and malformed input over real HTTP: always a 4xx or a GraphQL error with the right
 //! code (or an empty answer), never a 5xx, a panic or a damaged database.
-mod common;
+use crate::common;
 
 use common::{serve, TestDb};
 use sea_orm::{ConnectionTrait, Statement};

@@ -1,5 +1,5 @@
 //! changeLog is admin-only, bounded and paged; `offset` works without `limit`.
-mod common;
+use crate::common;
 
 use common::{data, error_code, gql, gql_admin, TestDb};
 use nhs_organisations::{auth, mergers};

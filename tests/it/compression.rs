@@ -1,7 +1,7 @@
 //! JSON responses are compressed with gzip or brotli when the client accepts it, and decode
 //! to the same bytes. Prints the sizes of the two largest REST answers (whole tree, full site
 //! list) for `bench/README.md`.
-mod common;
+use crate::common;
 
 use std::io::Read;
 

@@ -1,7 +1,7 @@
 //! Admin writes released together, on one site and on twenty: the hierarchy stays consistent
 //! (no deleted site with a current membership, one change-log row per real change) and no
 //! write fails with INTERNAL ("database is locked", unique-index violations).
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

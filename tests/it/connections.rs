@@ -1,6 +1,6 @@
 //! Connection handling of the server main runs: slow or idle sockets are closed after the
 //! header timeout, open connections are capped, and a 429 says it closes the connection.
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

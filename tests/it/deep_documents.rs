@@ -1,7 +1,7 @@
 //! Documents that used to overflow the stack: brackets nested thousands deep anywhere in the
 //! query text, over POST, GET and direct execution. Each is refused with QUERY_TOO_COMPLEX, and
 //! the server (this very process) keeps answering.
-mod common;
+use crate::common;
 
 use common::{data, error_code, gql, serve, TestDb};
 use serde_json::{json, Value};

@@ -1,6 +1,6 @@
 //! Faults: internal errors say nothing about internals, a missing database makes `/health`
 //! 503 and requests fail fast, and the service recovers by itself when the database is back.
-mod common;
+use crate::common;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU8, Ordering};

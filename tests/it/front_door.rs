@@ -1,6 +1,6 @@
 //! What a newcomer meets: `GET /` points to GraphiQL, REST, OpenAPI and health; every request
 //! is logged in one line at the default `RUST_LOG=info`.
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};

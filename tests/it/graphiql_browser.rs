@@ -3,7 +3,7 @@
 //! unresolvable, renders the editor and has a query (GraphiQL's schema introspection) answered
 //! by the server. Skipped with a message when `chromium` is not installed, unless
 //! `REQUIRE_BROWSER_TEST` is set (CI sets it).
-mod common;
+use crate::common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

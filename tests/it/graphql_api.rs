@@ -1,6 +1,6 @@
 //! The read API of API.md: every root, both directions of every edge, filters, ordering,
 //! `null` never `""`, and bad input.
-mod common;
+use crate::common;
 
 use common::{data, error_code, gql, TestDb};
 use serde_json::Value;

@@ -1,5 +1,5 @@
 //! HTTP routes: GraphQL over POST and GET, GraphiQL, health, and what malformed requests get.
-mod common;
+use crate::common;
 
 use common::{serve, TestDb};
 use serde_json::{json, Value};

@@ -1,6 +1,6 @@
 //! HTTP hardening over real sockets: body limits, timeouts, per-client rate limits, trusted
 //! proxy headers, CORS and request ids.
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -1,6 +1,6 @@
 //! Mergers: createOrganisations, deleteOrganisations and updateOrganisationMemberships against
 //! a mock ORD (wiremock on 127.0.0.1), on SQLite or PostgreSQL (`TEST_DATABASE_URL`).
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

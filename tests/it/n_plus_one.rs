@@ -1,6 +1,6 @@
 //! N+1 is a bug, and so is SQL on the read path: once the snapshot is built, no read query
 //! issues a single SQL statement, however many rows it returns.
-mod common;
+use crate::common;
 
 use std::sync::atomic::Ordering;
 

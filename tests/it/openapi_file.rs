@@ -1,6 +1,6 @@
 //! `openapi.json` must be what `nhs-organisations openapi` prints, and the server must serve
 //! the same document at `/v1/openapi.json`.
-mod common;
+use crate::common;
 
 #[test]
 fn committed_openapi_document_is_current() {
@@ -12,7 +12,7 @@ fn committed_openapi_document_is_current() {
             std::fs::write(path, &generated).expect("write openapi.json");
             return;
         }
-        panic!("openapi.json is stale: run `cargo run -- openapi > openapi.json` (or UPDATE_SCHEMA=1 cargo test --test openapi_file)");
+        panic!("openapi.json is stale: run `cargo run -- openapi > openapi.json` (or UPDATE_SCHEMA=1 cargo test --test it openapi_file)");
     }
 }
 

@@ -1,6 +1,6 @@
 //! Depth, complexity and document-shape limits: realistic queries pass, abusive ones fail with
 //! QUERY_TOO_COMPLEX before a single SQL statement runs.
-mod common;
+use crate::common;
 
 use std::sync::atomic::Ordering;
 

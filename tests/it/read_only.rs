@@ -1,6 +1,6 @@
 //! A database that cannot take writes: `/health` says so (503), and on SQLite writes recover
 //! by themselves once the file is writable again (connections opened read-only are retired).
-mod common;
+use crate::common;
 
 use common::{postgres_url, serve_conn, TestDb};
 use nhs_organisations::config::ServerSettings;

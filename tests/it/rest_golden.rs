@@ -2,7 +2,7 @@
 //! (`tests/fixtures/rest/r24/`) against our answer for the same bundled data: same keys, same
 //! nesting, same values, same order (runs of equal names compared as sets). The documented
 //! differences are listed in `EXCEPTIONS` with their reason and are the only ones allowed.
-mod common;
+use crate::common;
 
 use common::{serve, TestDb};
 use serde_json::Value;

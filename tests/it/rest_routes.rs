@@ -1,6 +1,6 @@
 //! The REST routes one by one: shapes, ordering, trailing slashes, 404 and 400 with
 //! `{"detail": ...}`, `as_of`, the snapshot route's predecessor walk, ETags and the rate limit.
-mod common;
+use crate::common;
 
 use chrono::Utc;
 use common::{serve, serve_with, TestDb};

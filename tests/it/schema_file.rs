@@ -9,7 +9,7 @@ fn committed_schema_is_current() {
             std::fs::write(path, &generated).expect("write schema.graphql");
             return;
         }
-        panic!("schema.graphql is stale: run `cargo run -- schema > schema.graphql` (or UPDATE_SCHEMA=1 cargo test --test schema_file)");
+        panic!("schema.graphql is stale: run `cargo run -- schema > schema.graphql` (or UPDATE_SCHEMA=1 cargo test --test it schema_file)");
     }
 }
 

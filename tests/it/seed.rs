@@ -1,6 +1,6 @@
 //! The seed: counts, the derivation rules and our choices for the known data problems
 //! (docs/seeding.md), idempotence, and the database's own guard on memberships.
-mod common;
+use crate::common;
 
 use chrono::NaiveDate;
 use common::{data, gql, TestDb};

@@ -1,8 +1,7 @@
 //! Graceful shutdown of the real binary: on SIGTERM it stops accepting connections, lets the
 //! request in flight finish, and exits 0.
-#![cfg(unix)]
 
-mod common;
+use crate::common;
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

@@ -1,6 +1,6 @@
 //! The temporal snapshot: time travel (`asOf`, history fields, `changesBetween`), freshness
 //! after writes in this and other processes, serving through a failed rebuild, and HTTP caching.
-mod common;
+use crate::common;
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

@@ -1,6 +1,5 @@
 //! Starting the binary with bad settings: one line on stderr saying what is wrong, a non-zero
 //! exit, no panic, no secret; and a missing SQLite file is said loudly.
-#![cfg(unix)]
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Output, Stdio};
@@ -160,4 +159,52 @@ fn a_bad_variable_for_the_default_command_is_one_line() {
     let dir = tempfile::tempdir().expect("dir");
     let o = run(dir.path(), &[], &[("PORT", "abc")]);
     assert_one_line_failure(&o, "abc");
+}
+
+/// Each command's `--help` lists the options it takes and no other: the database for those
+/// that open it, ORD for those that call it, the server's for `serve`.
+#[test]
+fn each_help_lists_only_the_options_its_command_takes() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cases: &[(&[&str], &[&str], &[&str])] = &[
+        (&["--help"], &[], &["--database-url", "--ord-base-url", "--port"]),
+        (&["schema", "--help"], &[], &["--database-url", "--ord-base-url"]),
+        (&["openapi", "--help"], &[], &["--database-url", "--ord-base-url"]),
+        (&["migrate", "--help"], &["--database-url"], &["--ord-base-url", "--port", "--sync-every"]),
+        (&["seed", "--help"], &["--database-url"], &["--ord-base-url", "--port"]),
+        (
+            &["admin-key", "create", "--help"],
+            &["--database-url", "A name for the key's holder"],
+            &["--ord-base-url", "--port"],
+        ),
+        (&["admin-key", "list", "--help"], &["--database-url"], &["--ord-base-url"]),
+        (
+            &["sync", "--help"],
+            &["--database-url", "--ord-base-url", "--ord-max-rps", "--since"],
+            &["--port", "--sync-every"],
+        ),
+        (
+            &["merger", "create", "--help"],
+            &["--database-url", "--ord-base-url", "--coordinates"],
+            &["--port", "--sync-every"],
+        ),
+        (&["merger", "delete", "--help"], &["--database-url", "--yes"], &["--ord-base-url"]),
+        (&["merger", "memberships", "--help"], &["--database-url", "--pdu"], &["--ord-base-url"]),
+        (
+            &["serve", "--help"],
+            &["--database-url", "--ord-base-url", "--port", "--sync-every", "--response-cache-mb"],
+            &[],
+        ),
+    ];
+    for (args, has, lacks) in cases {
+        let out = run(dir.path(), args, &[]);
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        let help = String::from_utf8_lossy(&out.stdout);
+        for h in *has {
+            assert!(help.contains(h), "{args:?} should mention {h}:\n{help}");
+        }
+        for l in *lacks {
+            assert!(!help.contains(l), "{args:?} should not mention {l}:\n{help}");
+        }
+    }
 }

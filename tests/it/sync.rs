@@ -1,6 +1,6 @@
 //! The ORD sync against a mock ORD (wiremock on 127.0.0.1): the mutation, the service, the
 //! schedule and the command. Runs on SQLite, and on PostgreSQL with `TEST_DATABASE_URL`.
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -1518,7 +1518,7 @@ async fn the_command_prints_a_report_and_fails_with_one_line() {
 }
 
 // ---------------------------------------------------------------------------------------
-// Measurement (ignored): `cargo test --release --test sync -- --ignored sync_1000 --nocapture`
+// Measurement (ignored): `cargo test --release --test it -- --ignored sync::sync_1000 --nocapture`
 // with ORD_MAX_RPS unset (5) or e.g. ORD_MAX_RPS=1000.
 // ---------------------------------------------------------------------------------------
 
