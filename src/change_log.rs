@@ -11,6 +11,7 @@ pub mod source {
     pub const SEED: &str = "seed";
     pub const ORD_SYNC: &str = "ord-sync";
     pub const MERGER: &str = "merger";
+    pub const REORGANISATION: &str = "reorganisation";
 }
 
 /// Actors that are not admin key names: the seed, the command line, the sync schedule.

@@ -17,6 +17,7 @@ pub mod memberships;
 pub mod mergers;
 pub mod ord;
 pub mod reference_data;
+pub mod reorganisations;
 pub mod response_cache;
 pub mod rest;
 pub mod seed;

@@ -7,10 +7,16 @@ use std::collections::HashMap;
 
 use chrono::NaiveDate;
 use sea_orm::sea_query::{Alias, Expr, Order, Query, SelectStatement};
-use sea_orm::{ConnectionTrait, DbErr, FromQueryResult, Statement};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
+    Statement,
+};
 use serde_json::json;
 
 use crate::change_log::Change;
+use crate::entities::change_log as log_entry;
+use crate::errors::{AppError, AppResult};
+use crate::snapshot::Period;
 
 /// Every edge of the hierarchy.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
@@ -437,6 +443,24 @@ pub async fn set_parent<C: ConnectionTrait>(
     Ok(Some((moved, change)))
 }
 
+/// Id of the record with this natural code.
+pub async fn id_of<C: ConnectionTrait>(
+    db: &C,
+    table: EntityTable,
+    code: &str,
+) -> Result<Option<i32>, DbErr> {
+    #[derive(FromQueryResult)]
+    struct Row {
+        id: i32,
+    }
+    let mut q = Query::select();
+    q.column(Alias::new("id"))
+        .from(Alias::new(table.table))
+        .and_where(col(table.code_column).eq(code));
+    let stmt = db.get_database_backend().build(&q);
+    Ok(Row::find_by_statement(stmt).one(db).await?.map(|r| r.id))
+}
+
 /// Natural code → id for every row of an entity table.
 pub async fn ids_by_code<C: ConnectionTrait>(
     db: &C,
@@ -467,4 +491,268 @@ pub async fn all_rows<C: ConnectionTrait>(db: &C, edge: Edge) -> Result<Vec<Memb
         .from(Alias::new(edge.table()))
         .order_by(Alias::new("id"), Order::Asc);
     fetch(db, &q).await
+}
+
+/// A recorded change on a child's edge dated after the day of a new change: a membership that
+/// opens, or one that closes, on `on`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LaterChange {
+    pub parent_id: i32,
+    pub on: NaiveDate,
+    pub opens: bool,
+}
+
+/// Where a change dated `on` lands in a child's history on one edge: the current row it splits
+/// (none when the child has no current row), or the later recorded change it would contradict.
+/// A row that began on `on` itself is split too (a same-day correction leaves an empty row).
+pub fn place_dated(
+    history: &[Membership],
+    on: NaiveDate,
+) -> Result<Option<&Membership>, LaterChange> {
+    let mut covering = None;
+    for m in history {
+        if m.valid_from > on {
+            return Err(LaterChange {
+                parent_id: m.parent_id,
+                on: m.valid_from,
+                opens: true,
+            });
+        }
+        match m.valid_to {
+            Some(to) if to > on => {
+                return Err(LaterChange {
+                    parent_id: m.parent_id,
+                    on: to,
+                    opens: false,
+                })
+            }
+            Some(_) => {}
+            None => covering = Some(m),
+        }
+    }
+    Ok(covering)
+}
+
+/// The refusal of a change that contradicts a later one on the same edge.
+async fn later_change_conflict<C: ConnectionTrait>(
+    db: &C,
+    edge: Edge,
+    child_code: &str,
+    later: &LaterChange,
+    on: NaiveDate,
+) -> AppResult<AppError> {
+    let parent = codes_of(db, edge.parent(), &[later.parent_id])
+        .await?
+        .remove(&later.parent_id)
+        .unwrap_or_default();
+    let what = if later.opens { "joins" } else { "leaves" };
+    Ok(AppError::Conflict(format!(
+        "{child_code} already {what} {} {parent} on {}, after {on}: a change dated {on} would \
+         contradict that later change; nothing was changed",
+        edge.name(),
+        later.on
+    )))
+}
+
+/// Makes `parent` the child's parent on `edge` from `on` (past, today or future): the current
+/// membership ends on `on` (`valid_to = on`) and the new one starts on `on`; `None` clears the
+/// edge. Refused with `CONFLICT` when the child's history on this edge already has a change
+/// dated after `on` (it is never overwritten or reordered). `None` when nothing changes.
+pub async fn set_parent_on<C: ConnectionTrait>(
+    db: &C,
+    edge: Edge,
+    child: (i32, &str),
+    parent: Option<(i32, &str)>,
+    on: NaiveDate,
+) -> AppResult<Option<(EdgeMove, Change)>> {
+    let rows = history(db, edge, child.0).await?;
+    let current = match place_dated(&rows, on) {
+        Ok(c) => c.cloned(),
+        Err(later) => return Err(later_change_conflict(db, edge, child.1, &later, on).await?),
+    };
+    if current.as_ref().map(|m| m.parent_id) == parent.map(|p| p.0) {
+        return Ok(None);
+    }
+    let mut before = None;
+    if let Some(m) = &current {
+        close_row(db, edge, m.id, on).await?;
+        let code = codes_of(db, edge.parent(), &[m.parent_id]).await?;
+        before = Some((
+            code.get(&m.parent_id).cloned().unwrap_or_default(),
+            m.valid_from,
+        ));
+    }
+    if let Some((parent_id, _)) = parent {
+        let row = NewMembership {
+            child_id: child.0,
+            parent_id,
+            valid_from: on,
+        };
+        insert(db, edge, &[row]).await?;
+    }
+    let entry = change(
+        edge,
+        child.1,
+        before.as_ref().map(|(c, d)| (c.as_str(), *d)),
+        parent.map(|(_, code)| (code, on)),
+        on,
+    );
+    let moved = EdgeMove {
+        edge,
+        before: before.map(|(c, _)| c),
+        after: parent.map(|(_, c)| c.to_string()),
+    };
+    Ok(Some((moved, entry)))
+}
+
+/// The children of a parent on `edge` whose membership covers any day from `on` on (current
+/// rows, and rows that begin or end after `on`): what must move before the parent closes.
+pub async fn children_from<C: ConnectionTrait>(
+    db: &C,
+    edge: Edge,
+    parent_id: i32,
+    on: NaiveDate,
+) -> Result<Vec<Membership>, DbErr> {
+    let mut q = Query::select();
+    q.columns(["id", "child_id", "parent_id", "valid_from", "valid_to"].map(Alias::new))
+        .from(Alias::new(edge.table()))
+        .and_where(col("parent_id").eq(parent_id))
+        .and_where(col("valid_to").is_null().or(col("valid_to").gt(on)))
+        .order_by(Alias::new("child_id"), Order::Asc);
+    fetch(db, &q).await
+}
+
+/// The periods a record exists, from its lifecycle entries in the change log (the snapshot's
+/// rule; a last `delete` entry closes a record for good unless `deleted_now` says otherwise).
+pub async fn existence<C: ConnectionTrait>(
+    db: &C,
+    table: EntityTable,
+    code: &str,
+) -> Result<Vec<Period>, DbErr> {
+    let entries = log_entry::Entity::find()
+        .filter(log_entry::Column::Entity.eq(table.entity))
+        .filter(log_entry::Column::Code.eq(code))
+        .filter(log_entry::Column::Action.is_in(["create", "delete", "restore"]))
+        .order_by_asc(log_entry::Column::EffectiveOn)
+        .order_by_asc(log_entry::Column::Id)
+        .all(db)
+        .await?;
+    let starts = history_starts_on(db).await?;
+    let refs: Vec<&log_entry::Model> = entries.iter().collect();
+    let closed = refs
+        .last()
+        .filter(|e| e.action == "delete")
+        .map(|e| e.effective_on);
+    Ok(crate::snapshot::existence(&refs, starts, closed))
+}
+
+/// Whether the record exists on `day` (see `existence`).
+pub async fn exists_on<C: ConnectionTrait>(
+    db: &C,
+    table: EntityTable,
+    code: &str,
+    day: NaiveDate,
+) -> Result<bool, DbErr> {
+    Ok(existence(db, table, code)
+        .await?
+        .iter()
+        .any(|p| p.contains(day)))
+}
+
+/// The first day of the change log's history (its earliest `create`), else the reference date.
+async fn history_starts_on<C: ConnectionTrait>(db: &C) -> Result<NaiveDate, DbErr> {
+    let first = log_entry::Entity::find()
+        .filter(log_entry::Column::Action.eq("create"))
+        .order_by_asc(log_entry::Column::EffectiveOn)
+        .one(db)
+        .await?;
+    Ok(first
+        .map(|e| e.effective_on)
+        .unwrap_or_else(crate::seed::reference_date))
+}
+
+/// The latest day any change-log entry of this record takes effect (its last recorded change).
+pub async fn last_change_on<C: ConnectionTrait>(
+    db: &C,
+    table: EntityTable,
+    code: &str,
+) -> Result<Option<NaiveDate>, DbErr> {
+    let last = log_entry::Entity::find()
+        .filter(log_entry::Column::Entity.eq(table.entity))
+        .filter(log_entry::Column::Code.eq(code))
+        .order_by_desc(log_entry::Column::EffectiveOn)
+        .one(db)
+        .await?;
+    Ok(last.map(|e| e.effective_on))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    fn row(id: i32, parent_id: i32, from: &str, to: Option<&str>) -> Membership {
+        Membership {
+            id,
+            child_id: 1,
+            parent_id,
+            valid_from: day(from),
+            valid_to: to.map(day),
+        }
+    }
+
+    #[test]
+    fn a_backdated_change_splits_the_current_row() {
+        let h = [row(1, 10, "2024-08-31", None)];
+        assert_eq!(place_dated(&h, day("2024-11-01")), Ok(Some(&h[0])));
+    }
+
+    #[test]
+    fn a_change_before_a_later_opening_is_refused() {
+        let h = [
+            row(1, 10, "2024-08-31", Some("2025-04-01")),
+            row(2, 11, "2025-04-01", None),
+        ];
+        assert_eq!(
+            place_dated(&h, day("2024-11-01")),
+            Err(LaterChange {
+                parent_id: 10,
+                on: day("2025-04-01"),
+                opens: false
+            })
+        );
+    }
+
+    #[test]
+    fn a_change_before_a_scheduled_closure_is_refused() {
+        let h = [row(1, 10, "2024-08-31", Some("2027-01-01"))];
+        let later = place_dated(&h, day("2026-01-01")).unwrap_err();
+        assert_eq!((later.on, later.opens), (day("2027-01-01"), false));
+    }
+
+    #[test]
+    fn a_change_before_the_history_begins_is_refused() {
+        let h = [row(1, 10, "2024-08-31", None)];
+        let later = place_dated(&h, day("2024-01-01")).unwrap_err();
+        assert_eq!((later.on, later.opens), (day("2024-08-31"), true));
+    }
+
+    #[test]
+    fn a_change_after_a_closure_finds_no_current_row() {
+        let h = [row(1, 10, "2024-08-31", Some("2025-01-01"))];
+        assert_eq!(place_dated(&h, day("2025-01-01")), Ok(None));
+        assert_eq!(place_dated(&h, day("2025-06-01")), Ok(None));
+    }
+
+    #[test]
+    fn a_same_day_correction_splits_the_row_that_began_that_day() {
+        let h = [
+            row(1, 10, "2024-08-31", Some("2025-04-01")),
+            row(2, 11, "2025-04-01", None),
+        ];
+        assert_eq!(place_dated(&h, day("2025-04-01")), Ok(Some(&h[1])));
+    }
 }

@@ -9,17 +9,16 @@
 use std::collections::{BTreeSet, HashMap};
 
 use chrono::{NaiveDate, Utc};
-use sea_orm::sea_query::{Alias, Expr, Query};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::NotSet, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr,
-    EntityTrait, FromQueryResult, IntoActiveModel, QueryFilter, Set,
+    EntityTrait, IntoActiveModel, QueryFilter, Set,
 };
 
 use crate::change_log::{self, source, Change, ChangeContext};
 use crate::codes;
 use crate::entities::{organisation, trust};
 use crate::errors::{AppError, AppResult};
-use crate::memberships::{self, Edge, EntityTable, Moment};
+use crate::memberships::{self, Edge, Moment};
 use crate::ord::{OrdClient, OrdError, OrdOrganisation, RoleClass};
 use crate::reference_data::ReferenceData;
 use crate::seed::{ENGLAND, JERSEY, WALES};
@@ -350,24 +349,6 @@ async fn find_site<C: ConnectionTrait>(
         .await
 }
 
-/// Id of the record with this natural code.
-async fn id_by_code<C: ConnectionTrait>(
-    db: &C,
-    table: EntityTable,
-    code: &str,
-) -> Result<Option<i32>, DbErr> {
-    #[derive(FromQueryResult)]
-    struct Row {
-        id: i32,
-    }
-    let mut q = Query::select();
-    q.column(Alias::new("id"))
-        .from(Alias::new(table.table))
-        .and_where(Expr::col(Alias::new(table.code_column)).eq(code));
-    let stmt = db.get_database_backend().build(&q);
-    Ok(Row::find_by_statement(stmt).one(db).await?.map(|r| r.id))
-}
-
 /// The site's current memberships, in report order.
 async fn current_memberships<C: ConnectionTrait>(
     db: &C,
@@ -468,10 +449,10 @@ impl Parent {
 
 /// Boards first, as the seed does: Powys (7A7) is in both lists and is a board.
 async fn resolve_parent<C: ConnectionTrait>(db: &C, code: &str) -> Result<Option<Parent>, DbErr> {
-    if let Some(id) = id_by_code(db, memberships::LOCAL_HEALTH_BOARDS, code).await? {
+    if let Some(id) = memberships::id_of(db, memberships::LOCAL_HEALTH_BOARDS, code).await? {
         return Ok(Some(Parent::Board(id, code.to_string())));
     }
-    Ok(id_by_code(db, memberships::TRUSTS, code)
+    Ok(memberships::id_of(db, memberships::TRUSTS, code)
         .await?
         .map(|id| Parent::Trust(id, code.to_string())))
 }
@@ -548,7 +529,8 @@ async fn icb_and_region<C: ConnectionTrait>(
                 .map(|rel| rel.target_code.clone());
             match from_ord {
                 Some(code) => {
-                    match id_by_code(db, memberships::INTEGRATED_CARE_BOARDS, &code).await? {
+                    match memberships::id_of(db, memberships::INTEGRATED_CARE_BOARDS, &code).await?
+                    {
                         Some(id) => Some((id, code)),
                         None => {
                             place.warnings.push(format!(
@@ -632,7 +614,7 @@ async fn network_of_parent<C: ConnectionTrait>(
         .find(|r| r.ods_trust_code == parent.code())
         .map(|r| r.open_uk_network_code.clone());
     match listed {
-        Some(code) => Ok(id_by_code(db, memberships::OPEN_UK_NETWORKS, &code)
+        Some(code) => Ok(memberships::id_of(db, memberships::OPEN_UK_NETWORKS, &code)
             .await?
             .map(|id| (id, code))),
         None => Ok(None),
@@ -735,7 +717,7 @@ async fn place_site<C: ConnectionTrait>(
         },
     };
     if let Some(c) = country {
-        match id_by_code(db, memberships::COUNTRIES, c).await? {
+        match memberships::id_of(db, memberships::COUNTRIES, c).await? {
             Some(id) => place.set(Edge::OrganisationCountry, id, c),
             None => place
                 .warnings
@@ -755,7 +737,7 @@ async fn place_site<C: ConnectionTrait>(
     }
     let parent_code = parent.as_ref().map(|p| p.code().to_string());
     if let Some(pz) = pdu_from_reference(inputs.reference, code, parent_code.as_deref()) {
-        match id_by_code(db, memberships::PAEDIATRIC_DIABETES_UNITS, &pz).await? {
+        match memberships::id_of(db, memberships::PAEDIATRIC_DIABETES_UNITS, &pz).await? {
             Some(id) => place.set(Edge::OrganisationPaediatricDiabetesUnit, id, &pz),
             None => place
                 .warnings
@@ -1325,7 +1307,7 @@ async fn apply_update<C: ConnectionTrait>(
             Setting::Clear => {
                 planned.remove(&edge);
             }
-            Setting::Set(c) => match id_by_code(db, edge.parent(), c).await? {
+            Setting::Set(c) => match memberships::id_of(db, edge.parent(), c).await? {
                 Some(id) => {
                     planned.insert(edge, (id, c.clone()));
                 }
@@ -1381,7 +1363,7 @@ async fn apply_update<C: ConnectionTrait>(
             Parent::Trust(..) if was_jersey => JERSEY,
             Parent::Trust(..) => ENGLAND,
         };
-        match id_by_code(db, memberships::COUNTRIES, country).await? {
+        match memberships::id_of(db, memberships::COUNTRIES, country).await? {
             Some(id) => {
                 planned.insert(Edge::OrganisationCountry, (id, country.to_string()));
             }
@@ -1412,7 +1394,7 @@ async fn apply_update<C: ConnectionTrait>(
                     .map(|r| r.ods_icb_code.clone());
                 if let Some(icb) = listed {
                     if let Some(id) =
-                        id_by_code(db, memberships::INTEGRATED_CARE_BOARDS, &icb).await?
+                        memberships::id_of(db, memberships::INTEGRATED_CARE_BOARDS, &icb).await?
                     {
                         geo.set(Edge::OrganisationIntegratedCareBoard, id, &icb);
                         let region = memberships::parents_of(

@@ -570,6 +570,8 @@ async fn apply<C: ConnectionTrait>(db: &C, plan: &SeedPlan) -> AppResult<SeedRep
             id: 0,
             pz_code: pz.clone(),
             lead_organisation_id: plan.pdu_leads.get(pz).and_then(|s| org_ids.get(s)).copied(),
+            name: None,
+            active: true,
         })
         .collect();
     ins.insert(

@@ -12,6 +12,10 @@ pub struct Model {
     pub pz_code: String,
     /// The lead site of a multi-site unit, when one is named.
     pub lead_organisation_id: Option<i32>,
+    /// The unit's own name, when it has one (otherwise it is known by its lead site's trust).
+    pub name: Option<String>,
+    /// False once the unit has closed (merged into or split into others).
+    pub active: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

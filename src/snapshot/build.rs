@@ -151,7 +151,13 @@ fn table<M: Kind>(
     Table::new(records)
 }
 
-fn existence(entries: &[&change_log::Model], starts: Day, deleted_now: Option<Day>) -> Vec<Period> {
+/// The periods a record exists, from its lifecycle entries (in effective order), the day the
+/// change log's history starts, and the day the table says it was deleted (if it does).
+pub(crate) fn existence(
+    entries: &[&change_log::Model],
+    starts: Day,
+    deleted_now: Option<Day>,
+) -> Vec<Period> {
     let mut periods: Vec<Period> = Vec::new();
     let mut open: Option<Day> = None;
     for e in entries {
@@ -297,11 +303,35 @@ impl Snapshot {
             built_at,
             history_starts_on,
             organisations,
-            trusts: table(rows.trusts, &logs, starts, never),
+            trusts: table(rows.trusts, &logs, starts, |m: &trust::Model| {
+                closed_in_log(&logs, memberships::TRUSTS.entity, &m.ods_code)
+            }),
             local_health_boards: table(rows.local_health_boards, &logs, starts, never),
-            integrated_care_boards: table(rows.integrated_care_boards, &logs, starts, never),
+            integrated_care_boards: table(
+                rows.integrated_care_boards,
+                &logs,
+                starts,
+                |m: &integrated_care_board::Model| {
+                    closed_in_log(
+                        &logs,
+                        memberships::INTEGRATED_CARE_BOARDS.entity,
+                        &m.ods_code,
+                    )
+                },
+            ),
             nhs_england_regions: table(rows.nhs_england_regions, &logs, starts, never),
-            paediatric_diabetes_units: table(rows.paediatric_diabetes_units, &logs, starts, never),
+            paediatric_diabetes_units: table(
+                rows.paediatric_diabetes_units,
+                &logs,
+                starts,
+                |m: &paediatric_diabetes_unit::Model| {
+                    closed_in_log(
+                        &logs,
+                        memberships::PAEDIATRIC_DIABETES_UNITS.entity,
+                        &m.pz_code,
+                    )
+                },
+            ),
             paediatric_diabetes_networks: table(
                 rows.paediatric_diabetes_networks,
                 &logs,
@@ -316,6 +346,23 @@ impl Snapshot {
             successors,
         }
     }
+}
+
+/// For kinds without a deletion column whose records a reorganisation closes (trusts, ICBs,
+/// PDUs): the log has the last word, so a record whose last lifecycle entry is a `delete` is
+/// closed from that day (otherwise `existence` would read it as restored without an entry).
+fn closed_in_log(
+    logs: &HashMap<(&str, &str), RecordLog<'_>>,
+    entity: &str,
+    code: &str,
+) -> Option<Day> {
+    let last = logs
+        .get(&(entity, code))?
+        .entries
+        .iter()
+        .rev()
+        .find(|e| matches!(e.action.as_str(), "create" | "delete" | "restore"))?;
+    (last.action == "delete").then_some(last.effective_on)
 }
 
 /// For kinds that are never deleted.

@@ -15,6 +15,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+pub(crate) use build::existence;
 pub use build::{load_rows, Rows};
 pub use store::{SnapshotHealth, SnapshotStore};
 
@@ -225,13 +226,28 @@ kind!(
     name,
     name
 );
-kind!(
-    paediatric_diabetes_unit,
-    paediatric_diabetes_units,
-    PAEDIATRIC_DIABETES_UNITS,
-    pz_code,
-    pz_code,
-);
+// By hand: a unit's name is optional.
+impl Kind for paediatric_diabetes_unit::Model {
+    const TABLE: EntityTable = memberships::PAEDIATRIC_DIABETES_UNITS;
+    fn table(s: &Snapshot) -> &Table<Self> {
+        &s.paediatric_diabetes_units
+    }
+    fn id(&self) -> i32 {
+        self.id
+    }
+    fn set_id(&mut self, id: i32) {
+        self.id = id;
+    }
+    fn code(&self) -> &str {
+        &self.pz_code
+    }
+    fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+    fn sort_key(&self) -> (&str, &str) {
+        (&self.pz_code, &self.pz_code)
+    }
+}
 kind!(
     paediatric_diabetes_network,
     paediatric_diabetes_networks,
