@@ -13,7 +13,7 @@ use tracing_subscriber::EnvFilter;
 use crate::config::{DatabaseSettings, OrdSettings, ServerSettings};
 use crate::mergers::{self, Coordinates, MergerReport, Setting};
 use crate::sync::{self, SyncOptions, SyncProgress};
-use crate::{auth, db, graphql, http, seed};
+use crate::{auth, db, graphql, history, http, seed};
 
 #[derive(Parser)]
 #[command(
@@ -47,6 +47,23 @@ enum Command {
     /// Apply mergers: add or delete sites by ODS code, edit a site's memberships.
     #[command(subcommand)]
     Merger(MergerCommand),
+    /// Apply dated history events (the format of data/history/events.json; docs/history.md).
+    #[command(subcommand)]
+    History(HistoryCommand),
+}
+
+#[derive(Subcommand)]
+enum HistoryCommand {
+    /// Apply a file of events, all or nothing, skipping events applied before.
+    Apply {
+        /// The JSON file of events.
+        file: std::path::PathBuf,
+        /// Show what would happen; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        database: DatabaseSettings,
+    },
 }
 
 #[derive(Args)]
@@ -270,6 +287,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::AdminKey(cmd) => admin_key(cmd).await?,
         Command::Sync(args) => run_sync(args).await?,
         Command::Merger(cmd) => merger(cmd).await?,
+        Command::History(HistoryCommand::Apply {
+            file,
+            dry_run,
+            database,
+        }) => {
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| anyhow!("cannot read {}: {e}", file.display()))?;
+            let conn = db::open(&database.database_url).await?;
+            let report = history::apply_file(&conn, &text, dry_run, CLI_ACTOR).await?;
+            print!("{report}");
+        }
         Command::Serve(args) => serve(args).await?,
     }
     Ok(())

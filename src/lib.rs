@@ -12,6 +12,7 @@ pub mod entities;
 pub mod errors;
 pub mod graphiql;
 pub mod graphql;
+pub mod history;
 pub mod http;
 pub mod memberships;
 pub mod mergers;

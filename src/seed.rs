@@ -49,6 +49,12 @@ pub struct SeedReport {
     pub memberships: BTreeMap<&'static str, usize>,
     /// Known data problems met and how they were handled.
     pub warnings: Vec<String>,
+    /// Keys of the bundled history events applied by this run.
+    pub history_applied: Vec<String>,
+    /// Bundled history events found already applied.
+    pub history_already_applied: usize,
+    /// Warnings of the history events applied (e.g. sites the data does not hold).
+    pub history_warnings: Vec<String>,
 }
 
 impl SeedReport {
@@ -57,6 +63,7 @@ impl SeedReport {
             .values()
             .chain(self.memberships.values())
             .any(|n| *n > 0)
+            || !self.history_applied.is_empty()
     }
 }
 
@@ -69,6 +76,18 @@ impl std::fmt::Display for SeedReport {
         }
         for (edge, n) in &self.memberships {
             writeln!(out, "{edge}: {n} new memberships")?;
+        }
+        if !self.history_applied.is_empty() {
+            writeln!(
+                out,
+                "history: {} events applied ({} already applied), {} warnings; see docs/history.md",
+                self.history_applied.len(),
+                self.history_already_applied,
+                self.history_warnings.len()
+            )?;
+            for w in &self.history_warnings {
+                writeln!(out, "  warning: {w}")?;
+            }
         }
         if !self.warnings.is_empty() {
             writeln!(
@@ -383,10 +402,27 @@ pub fn plan(data: &ReferenceData) -> SeedPlan {
     p
 }
 
-/// Seeds the database from the bundled data in one transaction.
+/// The change log's actor for what `seed` writes.
+pub const SEED_ACTOR: &str = "seed";
+
+/// Seeds the bundled reference data, then applies the bundled history (`crate::history`), in
+/// one transaction: afterwards today's answers show today's structure, and earlier days the
+/// reference data's. Idempotent.
 pub async fn seed(db: &DatabaseConnection) -> AppResult<SeedReport> {
-    let data = ReferenceData::bundled()?;
-    let plan = plan(&data);
+    let plan = plan(&ReferenceData::bundled()?);
+    let txn = crate::writes::begin(db).await?;
+    let mut report = apply(&*txn, &plan).await?;
+    let history = crate::history::apply_bundled(&*txn, SEED_ACTOR).await?;
+    report.history_already_applied = history.already_applied();
+    report.history_warnings = history.warnings();
+    report.history_applied = history.applied_keys();
+    txn.commit().await?;
+    Ok(report)
+}
+
+/// Seeds the bundled reference data alone (the structure of 2024-08-31), without the history.
+pub async fn seed_reference_data(db: &DatabaseConnection) -> AppResult<SeedReport> {
+    let plan = plan(&ReferenceData::bundled()?);
     let txn = crate::writes::begin(db).await?;
     let report = apply(&*txn, &plan).await?;
     txn.commit().await?;

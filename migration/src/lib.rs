@@ -6,6 +6,7 @@ mod m20260102_000001_admin_keys;
 mod m20260103_000001_sync_runs;
 mod m20260103_000002_ord_successions;
 mod m20261201_000001_change_notify;
+mod m20261202_000001_history_events;
 mod m20261202_000002_unit_name_active;
 
 pub struct Migrator;
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20260103_000001_sync_runs::Migration),
             Box::new(m20260103_000002_ord_successions::Migration),
             Box::new(m20261201_000001_change_notify::Migration),
+            Box::new(m20261202_000001_history_events::Migration),
             Box::new(m20261202_000002_unit_name_active::Migration),
         ]
     }

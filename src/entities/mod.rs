@@ -1,5 +1,6 @@
 //! Plain sea-orm models, one per table. Edges between them are membership rows (`crate::memberships`).
 pub mod admin_key;
+pub mod applied_history_event;
 pub mod change_log;
 pub mod country;
 pub mod integrated_care_board;

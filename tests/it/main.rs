@@ -14,6 +14,7 @@ mod faults;
 mod front_door;
 mod graphiql_browser;
 mod graphql_api;
+mod history;
 mod http;
 mod http_hardening;
 mod mergers;

@@ -48,14 +48,25 @@ fn replace_db_name(url: &str, name: &str) -> String {
     format!("{}/{}{}", &base[..cut], name, query)
 }
 
-/// A seeded template kept for the whole test binary: a SQLite file or a PostgreSQL database.
+/// Seeded templates kept for the whole test binary (SQLite files or PostgreSQL databases): the
+/// reference data alone (the structure of 2024-08-31), and with the bundled history applied.
 static TEMPLATE: OnceLock<Result<String, String>> = OnceLock::new();
+static CURRENT_TEMPLATE: OnceLock<Result<String, String>> = OnceLock::new();
 static TEMPLATE_DIR: OnceLock<TempDir> = OnceLock::new();
 
-async fn build_template() -> Result<String, String> {
+async fn seed_template(conn: &DatabaseConnection, history: bool) -> Result<(), String> {
+    let seeded = if history {
+        seed::seed(conn).await
+    } else {
+        seed::seed_reference_data(conn).await
+    };
+    seeded.map(|_| ()).map_err(|e| e.to_string())
+}
+
+async fn build_template(history: bool) -> Result<String, String> {
     let err = |e: &dyn std::fmt::Display| e.to_string();
     if let Some(admin_url) = postgres_url() {
-        let name = format!("{}_tmpl", unique_name());
+        let name = format!("{}_tmpl{}", unique_name(), if history { "h" } else { "" });
         let admin = db::connect(&admin_url).await.map_err(|e| err(&e))?;
         admin
             .execute_unprepared(&format!("CREATE DATABASE {name}"))
@@ -65,16 +76,16 @@ async fn build_template() -> Result<String, String> {
         let url = replace_db_name(&admin_url, &name);
         let conn = db::connect(&url).await.map_err(|e| err(&e))?;
         db::migrate(&conn).await.map_err(|e| err(&e))?;
-        seed::seed(&conn).await.map_err(|e| err(&e))?;
+        seed_template(&conn, history).await?;
         conn.close().await.map_err(|e| err(&e))?;
         Ok(name)
     } else {
         let dir = TEMPLATE_DIR.get_or_init(|| TempDir::new().expect("temp dir"));
-        let path = dir.path().join("template.db");
+        let path = dir.path().join(if history { "current.db" } else { "template.db" });
         let url = format!("sqlite://{}", path.display());
         let conn = db::connect(&url).await.map_err(|e| err(&e))?;
         db::migrate(&conn).await.map_err(|e| err(&e))?;
-        seed::seed(&conn).await.map_err(|e| err(&e))?;
+        seed_template(&conn, history).await?;
         conn.execute_unprepared("PRAGMA wal_checkpoint(TRUNCATE)")
             .await
             .map_err(|e| err(&e))?;
@@ -83,16 +94,17 @@ async fn build_template() -> Result<String, String> {
     }
 }
 
-async fn template() -> String {
+async fn template(history: bool) -> String {
     // Tests run on separate runtimes; the first builds the template on its own thread while
     // the others wait.
-    let built = TEMPLATE.get_or_init(|| {
-        std::thread::spawn(|| {
+    let cell = if history { &CURRENT_TEMPLATE } else { &TEMPLATE };
+    let built = cell.get_or_init(|| {
+        std::thread::spawn(move || {
             tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .map_err(|e| e.to_string())
-                .and_then(|rt| rt.block_on(build_template()))
+                .and_then(|rt| rt.block_on(build_template(history)))
         })
         .join()
         .unwrap_or_else(|_| Err("template builder panicked".into()))
@@ -109,9 +121,16 @@ impl TestDb {
         Self::create(None).await
     }
 
-    /// A migrated database holding the bundled reference data (copied from a template).
+    /// A migrated database holding the bundled reference data alone, the structure of
+    /// 2024-08-31 (copied from a template).
     pub async fn seeded() -> TestDb {
-        let t = template().await;
+        let t = template(false).await;
+        Self::create(Some(t)).await
+    }
+
+    /// A database as `seed` leaves it: the reference data and the bundled history applied.
+    pub async fn current() -> TestDb {
+        let t = template(true).await;
         Self::create(Some(t)).await
     }
 
