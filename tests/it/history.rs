@@ -278,3 +278,28 @@ async fn the_seed_command_says_what_history_it_applied() {
     let text = String::from_utf8_lossy(&again.stdout);
     assert!(text.contains("nothing to do"), "{text}");
 }
+
+/// A fresh install's first start seeds the reference data and the history: today's answers
+/// have the 36 boards of today, `asOf: "2024-09-01"` the 42 of the reference data.
+#[tokio::test]
+async fn a_fresh_server_serves_today_and_2024_as_of_2024_09_01() {
+    let t = TestDb::empty().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let (_server, base) = common::start_server(&t.url, dir.path()).await;
+    let body = serde_json::json!({"query": format!(
+        r#"{{ today: integratedCareBoards {{ odsCode }} then: integratedCareBoards(asOf: "{BEFORE}") {{ odsCode }} }}"#
+    )});
+    let resp: Value = reqwest::Client::new()
+        .post(format!("{base}/graphql"))
+        .json(&body)
+        .send()
+        .await
+        .expect("post")
+        .json()
+        .await
+        .expect("json");
+    let d = &resp["data"];
+    assert_eq!(d["today"].as_array().map(Vec::len), Some(36), "{resp}");
+    assert_eq!(d["then"].as_array().map(Vec::len), Some(42), "{resp}");
+    assert!(codes(&d["today"], "odsCode").contains("S1Y5D"));
+}

@@ -2,11 +2,10 @@
 //! after writes in this and other processes, serving through a failed rebuild, and HTTP caching.
 use crate::common;
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::{Days, NaiveDate, Utc};
-use common::{data, error_code, free_port, gql, gql_admin, Server, TestDb};
+use common::{data, error_code, gql, gql_admin, start_server, TestDb};
 use nhs_organisations::change_log::{self, Change, ChangeContext};
 use nhs_organisations::config::{QueryLimits, ServerSettings};
 use nhs_organisations::entities::{ord_succession, trust};
@@ -15,7 +14,6 @@ use nhs_organisations::memberships::{self, Edge};
 use sea_orm::{ActiveModelTrait, ConnectionTrait, DatabaseConnection, EntityTrait, NotSet, Set};
 use serde_json::{json, Value};
 
-const BIN: &str = env!("CARGO_BIN_EXE_nhs-organisations");
 
 fn today() -> NaiveDate {
     Utc::now().date_naive()
@@ -566,35 +564,6 @@ async fn the_response_cache_can_be_turned_off() {
     assert_eq!(tags[0], tags[1], "the tag still identifies the answer");
 }
 
-async fn start_server(url: &str, dir: &std::path::Path) -> (Server, String) {
-    let port = free_port();
-    let child = Command::new(BIN)
-        .arg("serve")
-        .env("DATABASE_URL", url)
-        .env("HOST", "127.0.0.1")
-        .env("PORT", port.to_string())
-        .env("RUST_LOG", "warn")
-        .env("RATE_LIMIT_RPS", "0")
-        .current_dir(dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the server");
-    // Killed and waited for on drop, whatever the test does.
-    let server = Server(child);
-    let base = format!("http://127.0.0.1:{port}");
-    let until = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < until {
-        if reqwest::get(format!("{base}/health"))
-            .await
-            .is_ok_and(|r| r.status() == 200)
-        {
-            return (server, base);
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("server did not come up");
-}
 
 /// Two server processes on one database (PostgreSQL: LISTEN/NOTIFY and the poll; SQLite: the
 /// poll): a write through one is answered by the other within a second.

@@ -342,6 +342,37 @@ pub fn watched_app(
     state
 }
 
+/// Starts the binary's `serve` on a free port over `url` and waits for `/health`.
+pub async fn start_server(url: &str, dir: &std::path::Path) -> (Server, String) {
+    let port = free_port();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_nhs-organisations"))
+        .arg("serve")
+        .env("DATABASE_URL", url)
+        .env("HOST", "127.0.0.1")
+        .env("PORT", port.to_string())
+        .env("RUST_LOG", "warn")
+        .env("RATE_LIMIT_RPS", "0")
+        .current_dir(dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start the server");
+    // Killed and waited for on drop, whatever the test does.
+    let server = Server(child);
+    let base = format!("http://127.0.0.1:{port}");
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::time::Instant::now() < until {
+        if reqwest::get(format!("{base}/health"))
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
+            return (server, base);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("server did not come up");
+}
+
 /// A server process, killed and waited for when dropped, whatever the test does.
 pub struct Server(pub std::process::Child);
 
