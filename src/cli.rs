@@ -33,7 +33,7 @@ enum Command {
     Serve(ServeArgs),
     /// Apply pending migrations.
     Migrate(DatabaseSettings),
-    /// Load the bundled reference data (idempotent).
+    /// Load the bundled reference data, then the bundled history (idempotent).
     Seed(DatabaseSettings),
     /// Print the GraphQL schema (SDL).
     Schema,
