@@ -134,6 +134,17 @@ impl Default for QueryLimits {
 }
 
 impl ServerSettings {
+    /// The server settings from the environment, then defaults (for code without a command
+    /// line: tests, benchmarks).
+    pub fn default_from_env() -> Self {
+        #[derive(clap::Parser)]
+        struct Only {
+            #[command(flatten)]
+            settings: ServerSettings,
+        }
+        <Only as clap::Parser>::parse_from(["nhs-organisations"]).settings
+    }
+
     /// Refuses settings that would start a server nobody can use, before anything else runs.
     pub fn validate(&self) -> Result<(), String> {
         if self.port == 0 {

@@ -167,20 +167,49 @@ fn a_bad_variable_for_the_default_command_is_one_line() {
 fn each_help_lists_only_the_options_its_command_takes() {
     let dir = tempfile::tempdir().expect("temp dir");
     let cases: &[(&[&str], &[&str], &[&str])] = &[
-        (&["--help"], &[], &["--database-url", "--ord-base-url", "--port"]),
-        (&["schema", "--help"], &[], &["--database-url", "--ord-base-url"]),
-        (&["openapi", "--help"], &[], &["--database-url", "--ord-base-url"]),
-        (&["migrate", "--help"], &["--database-url"], &["--ord-base-url", "--port", "--sync-every"]),
-        (&["seed", "--help"], &["--database-url"], &["--ord-base-url", "--port"]),
+        (
+            &["--help"],
+            &[],
+            &["--database-url", "--ord-base-url", "--port"],
+        ),
+        (
+            &["schema", "--help"],
+            &[],
+            &["--database-url", "--ord-base-url"],
+        ),
+        (
+            &["openapi", "--help"],
+            &[],
+            &["--database-url", "--ord-base-url"],
+        ),
+        (
+            &["migrate", "--help"],
+            &["--database-url"],
+            &["--ord-base-url", "--port", "--sync-every"],
+        ),
+        (
+            &["seed", "--help"],
+            &["--database-url"],
+            &["--ord-base-url", "--port"],
+        ),
         (
             &["admin-key", "create", "--help"],
             &["--database-url", "A name for the key's holder"],
             &["--ord-base-url", "--port"],
         ),
-        (&["admin-key", "list", "--help"], &["--database-url"], &["--ord-base-url"]),
+        (
+            &["admin-key", "list", "--help"],
+            &["--database-url"],
+            &["--ord-base-url"],
+        ),
         (
             &["sync", "--help"],
-            &["--database-url", "--ord-base-url", "--ord-max-rps", "--since"],
+            &[
+                "--database-url",
+                "--ord-base-url",
+                "--ord-max-rps",
+                "--since",
+            ],
             &["--port", "--sync-every"],
         ),
         (
@@ -188,11 +217,25 @@ fn each_help_lists_only_the_options_its_command_takes() {
             &["--database-url", "--ord-base-url", "--coordinates"],
             &["--port", "--sync-every"],
         ),
-        (&["merger", "delete", "--help"], &["--database-url", "--yes"], &["--ord-base-url"]),
-        (&["merger", "memberships", "--help"], &["--database-url", "--pdu"], &["--ord-base-url"]),
+        (
+            &["merger", "delete", "--help"],
+            &["--database-url", "--yes"],
+            &["--ord-base-url"],
+        ),
+        (
+            &["merger", "memberships", "--help"],
+            &["--database-url", "--pdu"],
+            &["--ord-base-url"],
+        ),
         (
             &["serve", "--help"],
-            &["--database-url", "--ord-base-url", "--port", "--sync-every", "--response-cache-mb"],
+            &[
+                "--database-url",
+                "--ord-base-url",
+                "--port",
+                "--sync-every",
+                "--response-cache-mb",
+            ],
             &[],
         ),
     ];
@@ -204,7 +247,10 @@ fn each_help_lists_only_the_options_its_command_takes() {
             assert!(help.contains(h), "{args:?} should mention {h}:\n{help}");
         }
         for l in *lacks {
-            assert!(!help.contains(l), "{args:?} should not mention {l}:\n{help}");
+            assert!(
+                !help.contains(l),
+                "{args:?} should not mention {l}:\n{help}"
+            );
         }
     }
 }
