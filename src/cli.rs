@@ -12,8 +12,9 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::{DatabaseSettings, OrdSettings, ServerSettings};
 use crate::mergers::{self, Coordinates, MergerReport, Setting};
+use crate::reorganisations as reorg;
 use crate::sync::{self, SyncOptions, SyncProgress};
-use crate::{auth, db, graphql, history, http, seed};
+use crate::{auth, change_log, db, graphql, history, http, seed};
 
 #[derive(Parser)]
 #[command(
@@ -47,6 +48,10 @@ enum Command {
     /// Apply mergers: add or delete sites by ODS code, edit a site's memberships.
     #[command(subcommand)]
     Merger(MergerCommand),
+    /// Dated reorganisations: trust acquisitions and renames, PDU mergers, splits, creations
+    /// and updates, ICB reorganisations (see docs/reorganisations.md).
+    #[command(subcommand)]
+    Reorganise(ReorganiseCommand),
     /// Apply dated history events (the format of data/history/events.json; docs/history.md).
     #[command(subcommand)]
     History(HistoryCommand),
@@ -298,6 +303,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let report = history::apply_file(&conn, &text, dry_run, CLI_ACTOR).await?;
             print!("{report}");
         }
+        Command::Reorganise(cmd) => reorganise(cmd).await?,
         Command::Serve(args) => serve(args).await?,
     }
     Ok(())
@@ -473,6 +479,258 @@ async fn merger(cmd: MergerCommand) -> anyhow::Result<()> {
             finish_report(&report)
         }
     }
+}
+
+/// Common options of every `reorganise` command.
+#[derive(Args)]
+struct DatedArgs {
+    /// The first day of the change (YYYY-MM-DD; past, today or future).
+    #[arg(long, value_parser = parse_date)]
+    effective_on: NaiveDate,
+    /// Show what would happen; change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    #[command(flatten)]
+    database: DatabaseSettings,
+}
+
+#[derive(Subcommand)]
+enum ReorganiseCommand {
+    /// The acquired trusts' sites move to the acquiring trust, which may be new (give
+    /// --new-name), and the acquired trusts close, like `acquireTrusts`.
+    AcquireTrusts {
+        /// ODS code of the acquiring trust.
+        acquiring: String,
+        /// ODS codes of the acquired trusts.
+        #[arg(long = "acquired", required = true, value_name = "ODS_CODE")]
+        acquired: Vec<String>,
+        /// The acquiring trust's name from the date.
+        #[arg(long)]
+        new_name: Option<String>,
+        #[command(flatten)]
+        dated: DatedArgs,
+    },
+    /// Rename a trust from a date, like `renameTrust`.
+    RenameTrust {
+        /// ODS code of the trust.
+        code: String,
+        /// The new name.
+        #[arg(long)]
+        name: String,
+        #[command(flatten)]
+        dated: DatedArgs,
+    },
+    /// Merge PDUs into one (new or one of them), like `mergePaediatricDiabetesUnits`.
+    MergePdus {
+        /// PZ codes of the merging units.
+        #[arg(long = "predecessor", required = true, value_name = "PZ_CODE")]
+        predecessors: Vec<String>,
+        /// PZ code of the unit they become.
+        #[arg(long)]
+        successor: String,
+        #[command(flatten)]
+        unit: UnitArgs,
+        #[command(flatten)]
+        dated: DatedArgs,
+    },
+    /// Split a PDU, like `splitPaediatricDiabetesUnit`; successors from a JSON file.
+    SplitPdu {
+        /// PZ code of the unit that splits.
+        code: String,
+        /// JSON array of {pzCode, odsCodes, name?, leadOdsCode?, networkPnCode?}.
+        #[arg(long, value_name = "FILE")]
+        successors: std::path::PathBuf,
+        /// PZ code of the successor that takes every site not listed.
+        #[arg(long, value_name = "PZ_CODE")]
+        unlisted_sites_to: Option<String>,
+        #[command(flatten)]
+        dated: DatedArgs,
+    },
+    /// Create a PDU with its sites, like `createPaediatricDiabetesUnit`.
+    CreatePdu {
+        /// PZ code of the new unit.
+        code: String,
+        /// ODS codes of the sites that join it.
+        #[arg(long = "site", value_name = "ODS_CODE")]
+        sites: Vec<String>,
+        #[command(flatten)]
+        unit: UnitArgs,
+        #[command(flatten)]
+        dated: DatedArgs,
+    },
+    /// Change a PDU's name, lead site, network or active flag, like
+    /// `updatePaediatricDiabetesUnit`.
+    UpdatePdu {
+        /// PZ code of the unit.
+        code: String,
+        #[command(flatten)]
+        unit: UnitArgs,
+        /// Clear the unit's name.
+        #[arg(long, conflicts_with = "name")]
+        clear_name: bool,
+        /// Clear the lead site.
+        #[arg(long, conflicts_with = "lead")]
+        clear_lead: bool,
+        /// Whether the unit is active.
+        #[arg(long)]
+        active: Option<bool>,
+        #[command(flatten)]
+        dated: DatedArgs,
+    },
+    /// Reorganise ICBs, like `reorganiseIntegratedCareBoards`; the plan from a JSON file.
+    Icbs {
+        /// JSON {newBoards: [{odsCode, name, regionCode}], successions: [{predecessor,
+        /// successor, kind: MERGER|SPLIT|ACQUISITION}], siteMoves: [{odsCode, toOdsCode}]}.
+        #[arg(long, value_name = "FILE")]
+        plan: std::path::PathBuf,
+        #[command(flatten)]
+        dated: DatedArgs,
+    },
+}
+
+/// A unit's name, lead site and network.
+#[derive(Args)]
+struct UnitArgs {
+    /// The unit's own name.
+    #[arg(long)]
+    name: Option<String>,
+    /// ODS code of the lead site.
+    #[arg(long, value_name = "ODS_CODE")]
+    lead: Option<String>,
+    /// PN code of the diabetes network.
+    #[arg(long, value_name = "PN_CODE")]
+    network: Option<String>,
+}
+
+/// The plan file of `reorganise icbs`.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct BoardsPlan {
+    #[serde(default)]
+    new_boards: Vec<reorg::NewBoard>,
+    #[serde(default)]
+    successions: Vec<reorg::BoardSuccession>,
+    #[serde(default)]
+    site_moves: Vec<reorg::SiteMove>,
+}
+
+/// Reads a JSON file, naming it in the error.
+fn read_json<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> anyhow::Result<T> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow!("cannot read {}: {e}", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| anyhow!("{}: {e}", path.display()))
+}
+
+async fn reorganise(cmd: ReorganiseCommand) -> anyhow::Result<()> {
+    let author = reorg::Author::new(CLI_ACTOR, change_log::source::REORGANISATION);
+    let report = match cmd {
+        ReorganiseCommand::AcquireTrusts {
+            acquiring,
+            acquired,
+            new_name,
+            dated,
+        } => {
+            let request = reorg::AcquireTrusts {
+                acquiring_ods_code: acquiring,
+                acquired_ods_codes: acquired,
+                effective_on: dated.effective_on,
+                new_name,
+            };
+            let conn = db::open(&dated.database.database_url).await?;
+            reorg::acquire_trusts(&conn, &request, &author, dated.dry_run).await?
+        }
+        ReorganiseCommand::RenameTrust { code, name, dated } => {
+            let request = reorg::RenameTrust {
+                ods_code: code,
+                name,
+                effective_on: dated.effective_on,
+            };
+            let conn = db::open(&dated.database.database_url).await?;
+            reorg::rename_trust(&conn, &request, &author, dated.dry_run).await?
+        }
+        ReorganiseCommand::MergePdus {
+            predecessors,
+            successor,
+            unit,
+            dated,
+        } => {
+            let request = reorg::MergeUnits {
+                predecessor_pz_codes: predecessors,
+                successor_pz_code: successor,
+                effective_on: dated.effective_on,
+                name: unit.name,
+                lead_ods_code: unit.lead,
+                network_pn_code: unit.network,
+            };
+            let conn = db::open(&dated.database.database_url).await?;
+            reorg::merge_paediatric_diabetes_units(&conn, &request, &author, dated.dry_run).await?
+        }
+        ReorganiseCommand::SplitPdu {
+            code,
+            successors,
+            unlisted_sites_to,
+            dated,
+        } => {
+            let request = reorg::SplitUnit {
+                pz_code: code,
+                successors: read_json(&successors)?,
+                effective_on: dated.effective_on,
+                unlisted_sites_to,
+            };
+            let conn = db::open(&dated.database.database_url).await?;
+            reorg::split_paediatric_diabetes_unit(&conn, &request, &author, dated.dry_run).await?
+        }
+        ReorganiseCommand::CreatePdu {
+            code,
+            sites,
+            unit,
+            dated,
+        } => {
+            let request = reorg::CreateUnit {
+                pz_code: code,
+                name: unit.name,
+                lead_ods_code: unit.lead,
+                network_pn_code: unit.network,
+                ods_codes: sites,
+                effective_on: dated.effective_on,
+            };
+            let conn = db::open(&dated.database.database_url).await?;
+            reorg::create_paediatric_diabetes_unit(&conn, &request, &author, dated.dry_run).await?
+        }
+        ReorganiseCommand::UpdatePdu {
+            code,
+            unit,
+            clear_name,
+            clear_lead,
+            active,
+            dated,
+        } => {
+            let request = reorg::UpdateUnit {
+                pz_code: code,
+                name: setting(unit.name, clear_name),
+                lead_ods_code: setting(unit.lead, clear_lead),
+                network_pn_code: setting(unit.network, false),
+                active,
+                effective_on: dated.effective_on,
+            };
+            let conn = db::open(&dated.database.database_url).await?;
+            reorg::update_paediatric_diabetes_unit(&conn, &request, &author, dated.dry_run).await?
+        }
+        ReorganiseCommand::Icbs { plan, dated } => {
+            let plan: BoardsPlan = read_json(&plan)?;
+            let request = reorg::ReorganiseBoards {
+                effective_on: dated.effective_on,
+                new_boards: plan.new_boards,
+                successions: plan.successions,
+                site_moves: plan.site_moves,
+            };
+            let conn = db::open(&dated.database.database_url).await?;
+            reorg::reorganise_integrated_care_boards(&conn, &request, &author, dated.dry_run)
+                .await?
+        }
+    };
+    print!("{report}");
+    Ok(())
 }
 
 /// Asks on the terminal; anything but y/yes is no.

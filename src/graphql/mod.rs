@@ -5,6 +5,7 @@ pub mod limits;
 pub mod loaders;
 pub mod mergers;
 pub mod query;
+pub mod reorganisations;
 pub mod scalars;
 pub mod sync;
 pub mod types;
@@ -23,6 +24,7 @@ use crate::snapshot::SnapshotStore;
 pub struct MutationRoot(
     sync::SyncMutation,
     mergers::MergerMutation,
+    reorganisations::ReorganisationMutation,
     admin::AdminMutation,
 );
 

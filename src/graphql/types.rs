@@ -752,6 +752,17 @@ impl PaediatricDiabetesUnit {
         &self.rec.pz_code
     }
 
+    /// The unit's own name on the day, when it has one (otherwise it is known by its lead
+    /// site's trust).
+    async fn name(&self) -> Option<&String> {
+        self.rec.name.as_ref()
+    }
+
+    /// Whether the unit is active on the day (false once it has closed).
+    async fn active(&self) -> bool {
+        self.rec.active
+    }
+
     /// The diabetes network the unit belongs to.
     async fn paediatric_diabetes_network(
         &self,
@@ -1003,13 +1014,13 @@ pub struct ChangeLogEntry {
     pub effective_on: Date,
     /// Who made it: `seed`, `cli`, `scheduler` or an admin key's name.
     pub actor: String,
-    /// What made it: `seed`, `ord-sync` or `merger`.
+    /// What made it: `seed`, `ord-sync`, `merger` or `reorganisation`.
     pub source: String,
     /// The kind of record, e.g. `organisation`, `trust`.
     pub entity: String,
     /// The record's natural code.
     pub code: String,
-    /// `create`, `update`, `delete`, `restore` or `membership`.
+    /// `create`, `update`, `delete`, `restore`, `membership` or `succession`.
     pub action: String,
     /// The field or edge changed, when the change is about one.
     pub field: Option<String>,

@@ -387,11 +387,6 @@ pub(crate) async fn record_succession<C: ConnectionTrait>(
     Ok(())
 }
 
-/// The error of an operation that is not built yet.
-pub(crate) fn not_implemented(what: &str) -> AppError {
-    AppError::BadUserInput(format!("{what} is not implemented yet"))
-}
-
 /// Commits the operation's transaction, or rolls it back for a dry run or on error, and marks
 /// the report as a dry run.
 pub(crate) async fn finish(

@@ -22,6 +22,7 @@ mod n_plus_one;
 mod openapi_file;
 mod query_limits;
 mod read_only;
+mod reorganisations;
 mod rest_golden;
 mod rest_routes;
 mod schema_file;
