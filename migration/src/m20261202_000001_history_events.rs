@@ -38,7 +38,11 @@ impl MigrationTrait for Migration {
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         manager
-            .drop_table(Table::drop().table(Alias::new("applied_history_events")).to_owned())
+            .drop_table(
+                Table::drop()
+                    .table(Alias::new("applied_history_events"))
+                    .to_owned(),
+            )
             .await
     }
 }

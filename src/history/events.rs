@@ -14,6 +14,9 @@ pub struct Event {
     pub source: String,
     #[serde(default)]
     pub notes: Option<String>,
+    /// Codes the event names that the reference data does not hold (applied without them).
+    #[serde(default)]
+    pub codes_not_in_seed: Vec<String>,
     #[serde(flatten)]
     pub change: Change,
 }
@@ -255,7 +258,10 @@ mod tests {
         let events = parse(BUNDLED).expect("bundled history");
         assert_eq!(events.len(), 14);
         let kinds: Vec<&str> = events.iter().map(Event::kind).collect();
-        assert_eq!(kinds.iter().filter(|k| **k == "trust_acquisition").count(), 6);
+        assert_eq!(
+            kinds.iter().filter(|k| **k == "trust_acquisition").count(),
+            6
+        );
         assert_eq!(events[1].key(), "2024-11-01 trust_acquisition RAX");
         let Change::IcbReorganisation(r) = &events[7].change else {
             panic!("event 8 is the ICB reorganisation");
@@ -277,9 +283,14 @@ mod tests {
         ));
         assert!(matches!(
             parse(&format!("[{a},{a}]")),
-            Err(FormatError::Duplicate { first: 1, second: 2, .. })
+            Err(FormatError::Duplicate {
+                first: 1,
+                second: 2,
+                ..
+            })
         ));
-        let missing_source = r#"[{"date":"2025-01-01","kind":"trust_rename","trust":"RAX","name_after":"A"}]"#;
+        let missing_source =
+            r#"[{"date":"2025-01-01","kind":"trust_rename","trust":"RAX","name_after":"A"}]"#;
         assert!(parse(missing_source).is_err());
     }
 }

@@ -136,9 +136,10 @@ pub async fn apply_in<C: ConnectionTrait>(
             });
             continue;
         }
-        let outcome = steps::apply(db, event, actor)
+        let mut outcome = steps::apply(db, event, actor)
             .await
             .map_err(|e| in_event(e, i + 1, &key))?;
+        warn_missing(db, event, &mut outcome).await?;
         record(db, event, actor).await?;
         report.events.push(EventOutcome {
             key,
@@ -147,6 +148,28 @@ pub async fn apply_in<C: ConnectionTrait>(
         });
     }
     Ok(report)
+}
+
+/// A site the event declares missing (`codes_not_in_seed`) that is still missing, and that the
+/// operation did not already warn about, is a warning too.
+async fn warn_missing<C: ConnectionTrait>(
+    db: &C,
+    event: &Event,
+    report: &mut ReorganisationReport,
+) -> AppResult<()> {
+    for code in &event.codes_not_in_seed {
+        let said = report.warnings.iter().any(|w| w.contains(code.as_str()));
+        if !said
+            && crate::reorganisations::current_site(db, code)
+                .await?
+                .is_none()
+        {
+            report.warnings.push(format!(
+                "{code} is named by the event but is not a site we hold; applied without it"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Names the event in a refusal, keeping its code.

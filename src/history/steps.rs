@@ -168,7 +168,12 @@ async fn split<C: ConnectionTrait>(
             .iter()
             .map(|u| re::UnitSuccessor {
                 pz_code: u.pz_code.clone(),
-                ods_codes: u.sites.iter().chain(&u.sites_not_in_seed).cloned().collect(),
+                ods_codes: u
+                    .sites
+                    .iter()
+                    .chain(&u.sites_not_in_seed)
+                    .cloned()
+                    .collect(),
                 name: u.name.clone(),
                 lead_ods_code: u.lead_site.clone(),
                 network_pn_code: u.network_code.clone(),
@@ -191,7 +196,12 @@ async fn created<C: ConnectionTrait>(
         name: c.name.clone(),
         lead_ods_code: c.lead_site.clone(),
         network_pn_code: c.network_code.clone(),
-        ods_codes: c.sites.iter().chain(&c.sites_not_in_seed).cloned().collect(),
+        ods_codes: c
+            .sites
+            .iter()
+            .chain(&c.sites_not_in_seed)
+            .cloned()
+            .collect(),
         effective_on: on,
     };
     re::apply_create_paediatric_diabetes_unit(db, &request, author).await

@@ -14,7 +14,6 @@ use nhs_organisations::memberships::{self, Edge};
 use sea_orm::{ActiveModelTrait, ConnectionTrait, DatabaseConnection, EntityTrait, NotSet, Set};
 use serde_json::{json, Value};
 
-
 fn today() -> NaiveDate {
     Utc::now().date_naive()
 }
@@ -563,7 +562,6 @@ async fn the_response_cache_can_be_turned_off() {
     }
     assert_eq!(tags[0], tags[1], "the tag still identifies the answer");
 }
-
 
 /// Two server processes on one database (PostgreSQL: LISTEN/NOTIFY and the poll; SQLite: the
 /// poll): a write through one is answered by the other within a second.

@@ -81,7 +81,9 @@ async fn build_template(history: bool) -> Result<String, String> {
         Ok(name)
     } else {
         let dir = TEMPLATE_DIR.get_or_init(|| TempDir::new().expect("temp dir"));
-        let path = dir.path().join(if history { "current.db" } else { "template.db" });
+        let path = dir
+            .path()
+            .join(if history { "current.db" } else { "template.db" });
         let url = format!("sqlite://{}", path.display());
         let conn = db::connect(&url).await.map_err(|e| err(&e))?;
         db::migrate(&conn).await.map_err(|e| err(&e))?;
@@ -97,7 +99,11 @@ async fn build_template(history: bool) -> Result<String, String> {
 async fn template(history: bool) -> String {
     // Tests run on separate runtimes; the first builds the template on its own thread while
     // the others wait.
-    let cell = if history { &CURRENT_TEMPLATE } else { &TEMPLATE };
+    let cell = if history {
+        &CURRENT_TEMPLATE
+    } else {
+        &TEMPLATE
+    };
     let built = cell.get_or_init(|| {
         std::thread::spawn(move || {
             tokio::runtime::Builder::new_current_thread()
