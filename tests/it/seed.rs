@@ -251,12 +251,12 @@ async fn dump_counts(db: &sea_orm::DatabaseConnection) -> Vec<(String, i64)> {
 #[tokio::test]
 async fn seeding_loads_everything_once_and_a_second_run_changes_nothing() {
     let t = TestDb::empty().await;
-    let first = seed::seed(&t.db).await.expect("seed");
+    let first = seed::seed_reference_data(&t.db).await.expect("seed");
     assert_eq!(first.inserted["organisation"], 339);
     assert_eq!(first.inserted["trust"], 242);
     assert_eq!(first.inserted["paediatric_diabetes_unit"], 173);
     let before = dump_counts(&t.db).await;
-    let second = seed::seed(&t.db).await.expect("seed again");
+    let second = seed::seed_reference_data(&t.db).await.expect("seed again");
     assert!(
         !second.changed_anything(),
         "second seed changed: {second:?}"
