@@ -12,6 +12,9 @@ pub mod source {
     pub const ORD_SYNC: &str = "ord-sync";
     pub const MERGER: &str = "merger";
     pub const REORGANISATION: &str = "reorganisation";
+    pub const HISTORY: &str = "history";
+    /// Every source, for checking a filter.
+    pub const ALL: [&str; 5] = [SEED, ORD_SYNC, MERGER, REORGANISATION, HISTORY];
 }
 
 /// Actors that are not admin key names: the seed, the command line, the sync schedule.

@@ -314,6 +314,22 @@ pub struct ChangeFilter {
     pub source: Option<String>,
 }
 
+/// A filter value that must be one of `allowed` (case-insensitive): a typo is an error naming
+/// the values, not a filter that silently matches nothing.
+fn one_of(value: &str, allowed: &[&'static str], what: &str) -> AppResult<&'static str> {
+    let wanted = value.trim().to_ascii_lowercase();
+    allowed
+        .iter()
+        .find(|a| **a == wanted)
+        .copied()
+        .ok_or_else(|| {
+            AppError::BadUserInput(format!(
+                "`{what}` {value:?} is not one of: {}.",
+                allowed.join(", ")
+            ))
+        })
+}
+
 /// Change-log entries one page holds unless asked otherwise, and at most.
 pub const CHANGE_LOG_PAGE: i32 = 100;
 pub const MAX_CHANGE_LOG_PAGE: i32 = 1_000;
@@ -342,13 +358,15 @@ pub async fn changes(
         q = q.filter(change_log::Column::Id.lt(before));
     }
     if let Some(entity) = &filter.entity {
-        q = q.filter(change_log::Column::Entity.eq(entity.trim().to_ascii_lowercase()));
+        let kinds = crate::memberships::ENTITY_TABLES.map(|t| t.entity);
+        q = q.filter(change_log::Column::Entity.eq(one_of(entity, &kinds, "entity")?));
     }
     if let Some(code) = &filter.code {
         q = q.filter(change_log::Column::Code.eq(code.trim().to_ascii_uppercase()));
     }
     if let Some(source) = &filter.source {
-        q = q.filter(change_log::Column::Source.eq(source.trim().to_ascii_lowercase()));
+        let sources = crate::change_log::source::ALL;
+        q = q.filter(change_log::Column::Source.eq(one_of(source, &sources, "source")?));
     }
     Ok(q.order_by_desc(change_log::Column::Id)
         .limit(limit)

@@ -93,6 +93,20 @@ pub const COUNTRIES: EntityTable = EntityTable {
     code_column: "code",
 };
 
+/// Every entity table, for checking an entity kind given by a client.
+pub const ENTITY_TABLES: [EntityTable; 10] = [
+    ORGANISATIONS,
+    TRUSTS,
+    LOCAL_HEALTH_BOARDS,
+    INTEGRATED_CARE_BOARDS,
+    NHS_ENGLAND_REGIONS,
+    PAEDIATRIC_DIABETES_UNITS,
+    PAEDIATRIC_DIABETES_NETWORKS,
+    OPEN_UK_NETWORKS,
+    LONDON_BOROUGHS,
+    COUNTRIES,
+];
+
 impl Edge {
     pub const ALL: [Edge; 10] = [
         Edge::OrganisationTrust,

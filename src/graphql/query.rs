@@ -337,9 +337,14 @@ impl QueryRoot {
     async fn change_log(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Only this kind of record, e.g. `organisation`.")] entity: Option<String>,
+        #[graphql(
+            desc = "Only this kind of record: `organisation`, `trust`, `local_health_board`, `integrated_care_board`, `nhs_england_region`, `paediatric_diabetes_unit`, `paediatric_diabetes_network`, `open_uk_network`, `london_borough` or `country`; another value is `BAD_USER_INPUT`."
+        )]
+        entity: Option<String>,
         #[graphql(desc = "Only this record's code (case-insensitive).")] code: Option<String>,
-        #[graphql(desc = "Only writes from this source: `seed`, `ord-sync` or `merger`.")]
+        #[graphql(
+            desc = "Only writes from this source: `seed`, `ord-sync`, `merger`, `reorganisation` or `history`; another value is `BAD_USER_INPUT`."
+        )]
         source: Option<String>,
         limit: Option<i32>,
         offset: Option<i32>,

@@ -120,3 +120,32 @@ async fn offset_without_limit_pages_sites_and_trusts() {
         assert_eq!(skipped.as_slice(), &all[1..], "{list}");
     }
 }
+
+/// A mistyped `source` or `entity` is `BAD_USER_INPUT` naming the values, not an empty page;
+/// the right values match whatever their case.
+#[tokio::test]
+async fn change_log_filters_refuse_unknown_values() {
+    let t = TestDb::seeded().await;
+    let schema = t.schema();
+    for q in [
+        r#"{ changeLog(source: "ord_sync") { id } }"#,
+        r#"{ changeLog(entity: "site") { id } }"#,
+    ] {
+        let resp = gql(&schema, q).await;
+        assert_eq!(
+            error_code(&resp).as_deref(),
+            Some("BAD_USER_INPUT"),
+            "{q}: {resp}"
+        );
+        let message = resp["errors"][0]["message"].as_str().unwrap_or("");
+        assert!(message.contains("is not one of"), "{message}");
+    }
+    let resp = gql(
+        &schema,
+        r#"{ changeLog(source: "SEED", entity: "Trust", limit: 1) { source entity } }"#,
+    )
+    .await;
+    let d = data(resp);
+    assert_eq!(d["changeLog"][0]["source"], "seed");
+    assert_eq!(d["changeLog"][0]["entity"], "trust");
+}
