@@ -19,8 +19,10 @@ use crate::config::QueryLimits;
 use crate::ord::OrdClient;
 use crate::snapshot::SnapshotStore;
 
-/// Changes to the hierarchy. Every mutation needs an admin key.
+/// Changes to the hierarchy. Every mutation needs an admin key. (Named `Mutation` in the
+/// schema, as the query root is `Query`.)
 #[derive(MergedObject, Default)]
+#[graphql(name = "Mutation")]
 pub struct MutationRoot(
     sync::SyncMutation,
     mergers::MergerMutation,

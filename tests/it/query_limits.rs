@@ -137,7 +137,8 @@ async fn the_standard_introspection_queries_pass() {
         let resp = data(gql(&schema, &introspection_query(depth, newer)).await);
         let types = resp["__schema"]["types"].as_array().map(Vec::len);
         assert!(types.is_some_and(|n| n > 20), "typeDepth {depth}: {resp}");
-        assert_eq!(resp["__schema"]["mutationType"]["name"], "MutationRoot");
+        assert_eq!(resp["__schema"]["queryType"]["name"], "Query");
+        assert_eq!(resp["__schema"]["mutationType"]["name"], "Mutation");
     }
 }
 
