@@ -614,3 +614,58 @@ async fn reorganisations_need_an_admin_key() {
         "RY9"
     );
 }
+
+#[tokio::test]
+async fn the_merger_mutations_take_an_effective_date() {
+    let e = env().await;
+    let q = "mutation { updateOrganisationMemberships(odsCode: \"RWF03\", pzCode: \"PZ216\",
+             effectiveOn: \"2025-01-01\") { results { status changes { kind before after } } } }";
+    let r = data(e.admin(q).await);
+    assert_eq!(
+        r["updateOrganisationMemberships"]["results"][0]["status"], "UPDATED",
+        "{r}"
+    );
+    let unit = "paediatricDiabetesUnit";
+    assert_eq!(
+        e.parent_of("RWF03", unit, "pzCode", "2024-12-31").await,
+        "PZ125"
+    );
+    assert_eq!(
+        e.parent_of("RWF03", unit, "pzCode", "2025-01-01").await,
+        "PZ216"
+    );
+    // Backdated before that recorded change: refused, naming it.
+    let q = "mutation { updateOrganisationMemberships(odsCode: \"RWF03\", pzCode: \"PZ041\",
+             effectiveOn: \"2024-12-01\") { dryRun } }";
+    let refused = e.admin(q).await;
+    assert_eq!(
+        error_code(&refused).as_deref(),
+        Some("CONFLICT"),
+        "{refused}"
+    );
+    let message = refused["errors"][0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("RWF03") && message.contains("2025-01-01"),
+        "{message}"
+    );
+
+    let later = Utc::now()
+        .date_naive()
+        .checked_add_days(Days::new(10))
+        .unwrap()
+        .to_string();
+    let q = format!(
+        "mutation {{ deleteOrganisations(odsCodes: [\"RY918\"], effectiveOn: \"{later}\") {{ results {{ status }} }} }}"
+    );
+    let r = data(e.admin(&q).await);
+    assert_eq!(
+        r["deleteOrganisations"]["results"][0]["status"], "DELETED",
+        "{r}"
+    );
+    let now = e
+        .query("{ organisation(odsCode: \"RY918\") { odsCode } }")
+        .await;
+    assert_eq!(now["organisation"]["odsCode"], "RY918");
+    let q = format!("{{ organisation(odsCode: \"RY918\", asOf: \"{later}\") {{ odsCode }} }}");
+    assert!(e.query(&q).await["organisation"].is_null());
+}
