@@ -339,7 +339,9 @@ impl QueryRoot {
         ctx: &Context<'_>,
         #[graphql(desc = "Only this kind of record, e.g. `organisation`.")] entity: Option<String>,
         #[graphql(desc = "Only this record's code (case-insensitive).")] code: Option<String>,
-        #[graphql(desc = "Only writes from this source: `seed`, `ord-sync` or `merger`.")]
+        #[graphql(
+            desc = "Only writes from this source: `seed`, `ord-sync`, `merger` or `reorganisation`."
+        )]
         source: Option<String>,
         limit: Option<i32>,
         offset: Option<i32>,
