@@ -155,6 +155,9 @@ enum MergerCommand {
         /// Coordinates of a site, as CODE=LATITUDE,LONGITUDE (repeatable).
         #[arg(long = "coordinates", value_name = "CODE=LAT,LON", value_parser = parse_coordinates)]
         coordinates: Vec<Coordinates>,
+        /// The day the change takes effect (YYYY-MM-DD; default today).
+        #[arg(long, value_parser = parse_date)]
+        effective_on: Option<NaiveDate>,
         #[command(flatten)]
         database: DatabaseSettings,
         #[command(flatten)]
@@ -171,10 +174,14 @@ enum MergerCommand {
         /// Do not ask for confirmation.
         #[arg(long, short = 'y')]
         yes: bool,
+        /// The day the change takes effect (YYYY-MM-DD; default today).
+        #[arg(long, value_parser = parse_date)]
+        effective_on: Option<NaiveDate>,
         #[command(flatten)]
         database: DatabaseSettings,
     },
-    /// Set or clear a site's memberships from today, like `updateOrganisationMemberships`.
+    /// Set or clear a site's memberships from a day (default today), like
+    /// `updateOrganisationMemberships`.
     Memberships(MembershipArgs),
 }
 
@@ -218,6 +225,9 @@ struct MembershipArgs {
     /// Clear the NHS England region.
     #[arg(long)]
     clear_region: bool,
+    /// The day the change takes effect (YYYY-MM-DD; default today).
+    #[arg(long, value_parser = parse_date)]
+    effective_on: Option<NaiveDate>,
     /// Show what would happen; change nothing.
     #[arg(long)]
     dry_run: bool,
@@ -423,6 +433,7 @@ async fn merger(cmd: MergerCommand) -> anyhow::Result<()> {
             dry_run,
             allow_unlinked,
             coordinates,
+            effective_on,
             database,
             ord,
         } => {
@@ -433,6 +444,7 @@ async fn merger(cmd: MergerCommand) -> anyhow::Result<()> {
                 dry_run,
                 allow_unlinked,
                 coordinates,
+                effective_on,
             };
             let report = mergers::create_organisations(&conn, &client, &request, CLI_ACTOR).await?;
             finish_report(&report)
@@ -441,12 +453,15 @@ async fn merger(cmd: MergerCommand) -> anyhow::Result<()> {
             codes,
             dry_run,
             yes,
+            effective_on,
             database,
         } => {
             let conn = db::open(&database.database_url).await?;
             // Never prompt when nobody can answer (scripts, pipes).
             if !dry_run && !yes && std::io::stdin().is_terminal() {
-                let preview = mergers::delete_organisations(&conn, &codes, true, CLI_ACTOR).await?;
+                let preview =
+                    mergers::delete_organisations_on(&conn, &codes, true, CLI_ACTOR, effective_on)
+                        .await?;
                 print!("{preview}");
                 let n = preview
                     .results
@@ -460,7 +475,9 @@ async fn merger(cmd: MergerCommand) -> anyhow::Result<()> {
                     anyhow::bail!("cancelled; nothing was deleted");
                 }
             }
-            let report = mergers::delete_organisations(&conn, &codes, dry_run, CLI_ACTOR).await?;
+            let report =
+                mergers::delete_organisations_on(&conn, &codes, dry_run, CLI_ACTOR, effective_on)
+                    .await?;
             finish_report(&report)
         }
         MergerCommand::Memberships(a) => {
@@ -474,6 +491,7 @@ async fn merger(cmd: MergerCommand) -> anyhow::Result<()> {
                 integrated_care_board: setting(a.icb, a.clear_icb),
                 nhs_england_region: setting(a.region, a.clear_region),
                 dry_run: a.dry_run,
+                effective_on: a.effective_on,
             };
             let report = mergers::update_memberships(&conn, &update, CLI_ACTOR).await?;
             finish_report(&report)

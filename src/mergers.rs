@@ -222,6 +222,8 @@ pub struct CreateRequest {
     pub dry_run: bool,
     pub allow_unlinked: bool,
     pub coordinates: Vec<Coordinates>,
+    /// The day the sites exist and their memberships begin (default today).
+    pub effective_on: Option<NaiveDate>,
 }
 
 /// One edge of an `updateOrganisationMemberships` call.
@@ -248,6 +250,8 @@ pub struct MembershipUpdate {
     pub integrated_care_board: Setting,
     pub nhs_england_region: Setting,
     pub dry_run: bool,
+    /// The day the changes take effect (default today).
+    pub effective_on: Option<NaiveDate>,
 }
 
 fn today() -> NaiveDate {
@@ -862,11 +866,12 @@ async fn apply_placement<C: ConnectionTrait>(
     edges: &[Edge],
     on: NaiveDate,
     log: &mut Vec<Change>,
-) -> Result<Vec<MembershipChange>, DbErr> {
+) -> AppResult<Vec<MembershipChange>> {
     let mut changes = Vec::new();
     for &edge in edges {
         let to = planned.get(&edge).map(|(id, c)| (*id, c.as_str()));
-        if let Some((moved, change)) = memberships::set_parent(db, edge, site, to, on).await? {
+        // The dated rules: a change before a later recorded one on the edge is CONFLICT.
+        if let Some((moved, change)) = memberships::set_parent_on(db, edge, site, to, on).await? {
             log.push(change);
             changes.push(MembershipChange {
                 edge,
@@ -919,7 +924,8 @@ pub async fn create_organisations(
         coordinates: &coordinates,
         allow_unlinked: request.allow_unlinked,
     };
-    let ctx = ChangeContext::new(actor, source::MERGER, today());
+    let on = request.effective_on.unwrap_or_else(today);
+    let ctx = ChangeContext::new(actor, source::MERGER, on);
     let txn = writes::begin(db).await?;
     let outcome = apply_create(&*txn, &codes, &inputs, &ctx).await;
     let results = finish(txn, outcome, request.dry_run).await?;
@@ -1111,15 +1117,27 @@ fn fill_from_ord(row: &mut organisation::ActiveModel, org: &OrdOrganisation) {
     row.published_at = Set(org.last_change_date);
 }
 
-/// Deletes sites (soft): closes every current membership today and sets `deleted_at`.
+/// Deletes sites (soft) today: see `delete_organisations_on`.
 pub async fn delete_organisations(
     db: &DatabaseConnection,
     ods_codes: &[String],
     dry_run: bool,
     actor: &str,
 ) -> AppResult<MergerReport> {
+    delete_organisations_on(db, ods_codes, dry_run, actor, None).await
+}
+
+/// Deletes sites (soft): closes every current membership on `effective_on` (default today)
+/// and sets `deleted_at`; the site exists until that day.
+pub async fn delete_organisations_on(
+    db: &DatabaseConnection,
+    ods_codes: &[String],
+    dry_run: bool,
+    actor: &str,
+    effective_on: Option<NaiveDate>,
+) -> AppResult<MergerReport> {
     let (codes, warnings) = normalise_codes(ods_codes)?;
-    let ctx = ChangeContext::new(actor, source::MERGER, today());
+    let ctx = ChangeContext::new(actor, source::MERGER, effective_on.unwrap_or_else(today));
     let txn = writes::begin(db).await?;
     let outcome = apply_delete(&*txn, &codes, &ctx).await;
     let results = finish(txn, outcome, dry_run).await?;
@@ -1211,6 +1229,7 @@ fn check_update(u: &MembershipUpdate) -> AppResult<MembershipUpdate> {
         integrated_care_board: check(&u.integrated_care_board, codes::ods_code)?,
         nhs_england_region: check(&u.nhs_england_region, codes::region_code)?,
         dry_run: u.dry_run,
+        effective_on: u.effective_on,
     };
     let all_kept = [
         &checked.paediatric_diabetes_unit,
@@ -1238,7 +1257,8 @@ pub async fn update_memberships(
 ) -> AppResult<MergerReport> {
     let update = check_update(update)?;
     let reference = ReferenceData::bundled()?;
-    let ctx = ChangeContext::new(actor, source::MERGER, today());
+    let on = update.effective_on.unwrap_or_else(today);
+    let ctx = ChangeContext::new(actor, source::MERGER, on);
     let txn = writes::begin(db).await?;
     let outcome = apply_update(&*txn, &update, &reference, &ctx).await;
     let result = finish(txn, outcome, update.dry_run).await?;

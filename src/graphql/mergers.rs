@@ -123,7 +123,7 @@ pub struct MergerResult {
     pub warnings: Vec<String>,
     /// The site's current memberships after the call; for a deleted site, the ones it had.
     pub memberships: Vec<MergerMembership>,
-    /// The memberships the call opened, closed or moved (all dated today).
+    /// The memberships the call opened, closed or moved (all dated `effectiveOn`).
     pub changes: Vec<MembershipChange>,
     #[graphql(skip)]
     pub site: Option<organisation::Model>,
@@ -248,6 +248,10 @@ impl MergerMutation {
         allow_unlinked: Option<bool>,
         #[graphql(desc = "Latitude and longitude per code, when known (ORD has none).")]
         coordinates: Option<Vec<OrganisationCoordinates>>,
+        #[graphql(
+            desc = "The day the change takes effect (past, today or future; default today)."
+        )]
+        effective_on: Option<Date>,
     ) -> Result<MergerReport> {
         let admin = auth::require_admin(ctx).await?;
         let db = ctx.data::<DatabaseConnection>()?;
@@ -267,13 +271,14 @@ impl MergerMutation {
                     longitude: c.longitude,
                 })
                 .collect(),
+            effective_on: effective_on.map(|d| d.0),
         };
         let r = mergers::create_organisations(db, ord, &request, &admin.name).await?;
         Ok(report(ctx, r))
     }
 
-    /// Deletes sites (soft): closes every current membership as of today and marks the site
-    /// deleted; nothing is erased. Each result lists the memberships the site had.
+    /// Deletes sites (soft): closes every current membership from `effectiveOn` (default
+    /// today) and marks the site deleted; nothing is erased. Each result lists the memberships the site had.
     async fn delete_organisations(
         &self,
         ctx: &Context<'_>,
@@ -283,17 +288,22 @@ impl MergerMutation {
             desc = "Report what would happen without changing anything."
         )]
         dry_run: Option<bool>,
+        #[graphql(
+            desc = "The day the change takes effect (past, today or future; default today)."
+        )]
+        effective_on: Option<Date>,
     ) -> Result<MergerReport> {
         let admin = auth::require_admin(ctx).await?;
         let db = ctx.data::<DatabaseConnection>()?;
-        let r =
-            mergers::delete_organisations(db, &ods_codes, dry_run.unwrap_or(false), &admin.name)
-                .await?;
+        let dry_run = dry_run.unwrap_or(false);
+        let on = effective_on.map(|d| d.0);
+        let r = mergers::delete_organisations_on(db, &ods_codes, dry_run, &admin.name, on).await?;
         Ok(report(ctx, r))
     }
 
-    /// Sets or clears a site's memberships from today, closing the old membership and opening
-    /// the new one (history is kept). Omit an argument to leave that membership alone; pass
+    /// Sets or clears a site's memberships from `effectiveOn` (default today), closing the old
+    /// membership and opening the new one (history is kept; a change before a later recorded
+    /// one on the same edge is CONFLICT). Omit an argument to leave that membership alone; pass
     /// null to clear it. A new parent trust brings its ICB and region unless they are given.
     #[allow(clippy::too_many_arguments)]
     async fn update_organisation_memberships(
@@ -317,6 +327,10 @@ impl MergerMutation {
             desc = "Report what would happen without changing anything."
         )]
         dry_run: Option<bool>,
+        #[graphql(
+            desc = "The day the change takes effect (past, today or future; default today)."
+        )]
+        effective_on: Option<Date>,
     ) -> Result<MergerReport> {
         let admin = auth::require_admin(ctx).await?;
         let db = ctx.data::<DatabaseConnection>()?;
@@ -329,6 +343,7 @@ impl MergerMutation {
             integrated_care_board: setting(integrated_care_board_ods_code),
             nhs_england_region: setting(nhs_england_region_code),
             dry_run: dry_run.unwrap_or(false),
+            effective_on: effective_on.map(|d| d.0),
         };
         let r = mergers::update_memberships(db, &update, &admin.name).await?;
         Ok(report(ctx, r))

@@ -239,7 +239,8 @@ impl ReorganisationMutation {
     /// The acquired trusts' sites (current on `effectiveOn`) move to the acquiring trust from
     /// that day; the acquired trusts close that day and are recorded as its predecessors. Each
     /// site keeps its ICB and region. An acquiring code we do not hold is created when
-    /// `newName` is given (two trusts merging into a new one).
+    /// `newName` is given (two trusts merging into a new one); with no acquired trusts, that
+    /// only creates it.
     async fn acquire_trusts(
         &self,
         ctx: &Context<'_>,

@@ -382,31 +382,32 @@ pub async fn merge_paediatric_diabetes_units(
     finish(txn, outcome, dry_run).await
 }
 
+/// Which successor takes each site of a split's predecessor (site code → (site id, PZ code)).
+type SplitPlan = BTreeMap<String, (i32, String)>;
+
 /// Checks a split's plan: which successor takes each site of the predecessor. Refuses a site
-/// listed twice, a listed site held elsewhere, and (unless `unlisted_sites_to` names a
-/// successor) a site of the predecessor left unlisted.
+/// listed twice or a listed site held elsewhere (a code we do not hold is skipped), then places
+/// the unlisted ones (`place_unlisted`).
 async fn split_plan<C: ConnectionTrait>(
     db: &C,
     request: &SplitUnit,
     pred: (i32, &str),
     work: &mut Work,
-) -> AppResult<BTreeMap<String, (i32, String)>> {
+) -> AppResult<SplitPlan> {
     let current = sites_of(db, pred.0, work.on).await?;
-    let mut plan: BTreeMap<String, (i32, String)> = BTreeMap::new();
+    let mut plan = SplitPlan::new();
     for s in &request.successors {
         let pz = codes::pz_code(&s.pz_code)?;
         for raw in &s.ods_codes {
             let code = codes::ods_code(raw)?;
             let Some((id, _)) = current.iter().find(|(_, c)| *c == code) else {
-                match current_site(db, &code).await? {
-                    None => work.warn(format!("{code} is not a site we hold; skipped")),
-                    Some(_) => {
-                        return Err(AppError::BadUserInput(format!(
-                            "{code} is not a site of {} on {}; nothing was changed.",
-                            pred.1, work.on
-                        )))
-                    }
+                if current_site(db, &code).await?.is_some() {
+                    return Err(AppError::BadUserInput(format!(
+                        "{code} is not a site of {} on {}; nothing was changed.",
+                        pred.1, work.on
+                    )));
                 }
+                work.warn(format!("{code} is not a site we hold; skipped"));
                 continue;
             };
             if plan.insert(code.clone(), (*id, pz.clone())).is_some() {
@@ -416,32 +417,75 @@ async fn split_plan<C: ConnectionTrait>(
             }
         }
     }
-    let rest = match &request.unlisted_sites_to {
-        Some(raw) => Some(codes::pz_code(raw)?),
-        None => None,
-    };
+    place_unlisted(
+        &current,
+        request.unlisted_sites_to.as_deref(),
+        pred.1,
+        &mut plan,
+    )?;
+    Ok(plan)
+}
+
+/// Gives every site of the predecessor that no successor lists to `unlisted_to`; without it,
+/// refuses naming them, so that no site is silently orphaned.
+fn place_unlisted(
+    current: &[(i32, String)],
+    unlisted_to: Option<&str>,
+    pred: &str,
+    plan: &mut SplitPlan,
+) -> AppResult<()> {
     let unlisted: Vec<&(i32, String)> = current
         .iter()
         .filter(|(_, c)| !plan.contains_key(c))
         .collect();
-    match rest {
-        Some(to) => {
+    match unlisted_to {
+        Some(raw) => {
+            let to = codes::pz_code(raw)?;
             for (id, code) in unlisted {
                 plan.insert(code.clone(), (*id, to.clone()));
             }
+            Ok(())
         }
-        None if !unlisted.is_empty() => {
+        None if unlisted.is_empty() => Ok(()),
+        None => {
             let list: Vec<&str> = unlisted.iter().map(|(_, c)| c.as_str()).collect();
-            return Err(AppError::BadUserInput(format!(
-                "{} has sites no successor takes: {}. List each under a successor, or give \
+            Err(AppError::BadUserInput(format!(
+                "{pred} has sites no successor takes: {}. List each under a successor, or give \
                  `unlistedSitesTo`; nothing was changed.",
-                pred.1,
                 list.join(", ")
+            )))
+        }
+    }
+}
+
+/// Each successor of a split by PZ code: existing on the date (its given name, lead and
+/// network applied from then) or created. Refuses the predecessor's code or a repeated one.
+async fn open_successors<C: ConnectionTrait>(
+    db: &C,
+    successors: &[UnitSuccessor],
+    pz: &str,
+    work: &mut Work,
+) -> AppResult<BTreeMap<String, i32>> {
+    let mut targets: BTreeMap<String, i32> = BTreeMap::new();
+    for s in successors {
+        let code = codes::pz_code(&s.pz_code)?;
+        if code == pz || targets.contains_key(&code) {
+            return Err(AppError::BadUserInput(format!(
+                "Each successor needs its own PZ code, other than {pz} ({code} repeats)."
             )));
         }
-        None => {}
+        let fields = UnitFields::given(&s.name, &s.lead_ods_code, &s.network_pn_code);
+        let id = match memberships::id_of(db, UNITS, &code).await? {
+            Some(id) => {
+                require_exists_on(db, UNITS, &code, "Paediatric Diabetes Unit", work.on).await?;
+                change_unit(db, (id, &code), &fields, None, false, work).await?;
+                id
+            }
+            None => create_unit(db, &code, &fields, false, work).await?,
+        };
+        targets.insert(code, id);
     }
-    Ok(plan)
+    Ok(targets)
 }
 
 /// Applies a PDU split in an open transaction (not committed).
@@ -458,25 +502,7 @@ pub async fn apply_split_paediatric_diabetes_unit<C: ConnectionTrait>(
             "Give at least one successor.".into(),
         ));
     }
-    let mut targets: BTreeMap<String, i32> = BTreeMap::new();
-    for s in &request.successors {
-        let code = codes::pz_code(&s.pz_code)?;
-        if code == pz || targets.contains_key(&code) {
-            return Err(AppError::BadUserInput(format!(
-                "Each successor needs its own PZ code, other than {pz} ({code} repeats)."
-            )));
-        }
-        let fields = UnitFields::given(&s.name, &s.lead_ods_code, &s.network_pn_code);
-        let id = match memberships::id_of(db, UNITS, &code).await? {
-            Some(id) => {
-                require_exists_on(db, UNITS, &code, "Paediatric Diabetes Unit", work.on).await?;
-                change_unit(db, (id, &code), &fields, None, false, &mut work).await?;
-                id
-            }
-            None => create_unit(db, &code, &fields, false, &mut work).await?,
-        };
-        targets.insert(code, id);
-    }
+    let targets = open_successors(db, &request.successors, &pz, &mut work).await?;
     if let Some(rest) = &request.unlisted_sites_to {
         let rest = codes::pz_code(rest)?;
         if !targets.contains_key(&rest) {

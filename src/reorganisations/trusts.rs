@@ -44,6 +44,10 @@ pub async fn apply_acquire_trusts<C: ConnectionTrait>(
 ) -> AppResult<ReorganisationReport> {
     let mut work = Work::new(author, request.effective_on);
     let acquiring = codes::ods_code(&request.acquiring_ods_code)?;
+    if request.acquired_ods_codes.is_empty() {
+        // No trust to acquire: only creating a new trust (a split's successor) makes sense.
+        return create_only(db, &acquiring, request.new_name.as_deref(), work).await;
+    }
     let acquired = distinct_codes(
         &request.acquired_ods_codes,
         "acquired trust ODS code",
@@ -66,6 +70,33 @@ pub async fn apply_acquire_trusts<C: ConnectionTrait>(
     if let Some(name) = new_name.filter(|_| !created) {
         rename(db, &acquiring, &name, &mut work).await?;
     }
+    work.finish(db).await
+}
+
+/// Creates a new trust that acquires nothing yet (e.g. a successor of a split); refused for a
+/// trust we hold or without a name.
+async fn create_only<C: ConnectionTrait>(
+    db: &C,
+    code: &str,
+    new_name: Option<&str>,
+    mut work: Work,
+) -> AppResult<ReorganisationReport> {
+    let name = match new_name {
+        Some(n) => checked_name(n, "new name")?,
+        None => {
+            return Err(AppError::BadUserInput(
+                "Give at least one acquired trust ODS code (or a new code with `newName` to \
+                 create a trust)."
+                    .into(),
+            ))
+        }
+    };
+    if memberships::id_of(db, TRUSTS, code).await?.is_some() {
+        return Err(AppError::BadUserInput(format!(
+            "{code} is a trust we hold: give the trusts it acquires in `acquiredOdsCodes`."
+        )));
+    }
+    acquiring_trust(db, code, Some(&name), &mut work).await?;
     work.finish(db).await
 }
 

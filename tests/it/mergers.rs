@@ -917,3 +917,71 @@ async fn the_command_line_mirrors_the_mutations() {
 fn stdout_has(out: &std::process::Output, text: &str) -> bool {
     String::from_utf8_lossy(&out.stdout).contains(text)
 }
+
+/// A trust split in two with its sites recoded, composed as docs/reorganisations.md says: the
+/// successor trusts are created (`acquireTrusts` with a new code, `newName` and no acquired
+/// trust), the recoded sites added from ORD and the old ones deleted on the same day, and the
+/// emptied trust closed into its first successor.
+#[tokio::test]
+async fn a_trust_splits_in_two_with_its_sites_recoded() {
+    let e = env().await;
+    let on = "2025-06-01";
+    for (code, name) in [("R9X", "ALPHA NHS TRUST"), ("R9Y", "BETA NHS TRUST")] {
+        let q = format!(
+            "mutation {{ acquireTrusts(acquiringOdsCode: \"{code}\", acquiredOdsCodes: [],
+             newName: \"{name}\", effectiveOn: \"{on}\") {{ records {{ code action }} }} }}"
+        );
+        let r = data(e.admin(&q).await);
+        assert_eq!(r["acquireTrusts"]["records"][0]["action"], "OPENED", "{r}");
+    }
+    for (site, name, trust) in [("R9X05", "HAM CLINIC", "R9X"), ("R9Y18", "HOUNSLOW", "R9Y")] {
+        e.ord
+            .record(site, site_record(site, name, trust, "RO197"))
+            .await;
+        e.ord.record(trust, trust_record(trust)).await;
+    }
+    let q = format!(
+        "mutation {{ createOrganisations(odsCodes: [\"R9X05\", \"R9Y18\"], effectiveOn: \"{on}\")
+         {{ results {{ odsCode status }} }} }}"
+    );
+    let r = data(e.admin(&q).await);
+    assert!(
+        r["createOrganisations"]["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|x| x["status"] == "CREATED"),
+        "{r}"
+    );
+    let q = format!(
+        "mutation {{ deleteOrganisations(odsCodes: [\"RY905\", \"RY918\"], effectiveOn: \"{on}\")
+         {{ results {{ status }} }} }}"
+    );
+    data(e.admin(&q).await);
+    let q = format!(
+        "mutation {{ acquireTrusts(acquiringOdsCode: \"R9X\", acquiredOdsCodes: [\"RY9\"],
+         effectiveOn: \"{on}\") {{ records {{ code action }} successions {{ predecessor successor }} }} }}"
+    );
+    let r = data(e.admin(&q).await);
+    assert!(r["acquireTrusts"]["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|x| x["code"] == "RY9" && x["action"] == "CLOSED"));
+
+    let day = |d: &str| {
+        format!(
+            "{{ old: organisation(odsCode: \"RY905\", asOf: \"{d}\") {{ trust {{ odsCode }} }}
+               a: organisation(odsCode: \"R9X05\", asOf: \"{d}\") {{ trust {{ odsCode }} }}
+               b: organisation(odsCode: \"R9Y18\", asOf: \"{d}\") {{ trust {{ odsCode }} }}
+               ry9: trust(odsCode: \"RY9\", asOf: \"{d}\") {{ odsCode }} }}"
+        )
+    };
+    let before = data(common::gql(&e.schema, &day("2025-05-31")).await);
+    assert_eq!(before["old"]["trust"]["odsCode"], "RY9");
+    assert!(before["a"].is_null() && before["b"].is_null(), "{before}");
+    let after = data(common::gql(&e.schema, &day(on)).await);
+    assert!(after["old"].is_null() && after["ry9"].is_null(), "{after}");
+    assert_eq!(after["a"]["trust"]["odsCode"], "R9X");
+    assert_eq!(after["b"]["trust"]["odsCode"], "R9Y");
+}

@@ -16,7 +16,7 @@ const REPORT: &str = "dryRun warnings
     successions { entity predecessor successor kind effectiveOn }";
 
 struct Env {
-    _t: TestDb,
+    t: TestDb,
     schema: AppSchema,
     key: String,
 }
@@ -27,7 +27,7 @@ async fn env() -> Env {
     let key = auth::create_key(&t.db, "reorg-admin")
         .await
         .expect("admin key");
-    Env { _t: t, schema, key }
+    Env { t, schema, key }
 }
 
 impl Env {
@@ -612,5 +612,156 @@ async fn reorganisations_need_an_admin_key() {
     assert_eq!(
         e.parent_of("RY905", "trust", "odsCode", "2024-11-01").await,
         "RY9"
+    );
+}
+
+#[tokio::test]
+async fn the_merger_mutations_take_an_effective_date() {
+    let e = env().await;
+    let q = "mutation { updateOrganisationMemberships(odsCode: \"RWF03\", pzCode: \"PZ216\",
+             effectiveOn: \"2025-01-01\") { results { status changes { kind before after } } } }";
+    let r = data(e.admin(q).await);
+    assert_eq!(
+        r["updateOrganisationMemberships"]["results"][0]["status"], "UPDATED",
+        "{r}"
+    );
+    let unit = "paediatricDiabetesUnit";
+    assert_eq!(
+        e.parent_of("RWF03", unit, "pzCode", "2024-12-31").await,
+        "PZ125"
+    );
+    assert_eq!(
+        e.parent_of("RWF03", unit, "pzCode", "2025-01-01").await,
+        "PZ216"
+    );
+    // Backdated before that recorded change: refused, naming it.
+    let q = "mutation { updateOrganisationMemberships(odsCode: \"RWF03\", pzCode: \"PZ041\",
+             effectiveOn: \"2024-12-01\") { dryRun } }";
+    let refused = e.admin(q).await;
+    assert_eq!(
+        error_code(&refused).as_deref(),
+        Some("CONFLICT"),
+        "{refused}"
+    );
+    let message = refused["errors"][0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("RWF03") && message.contains("2025-01-01"),
+        "{message}"
+    );
+
+    let later = Utc::now()
+        .date_naive()
+        .checked_add_days(Days::new(10))
+        .unwrap()
+        .to_string();
+    let q = format!(
+        "mutation {{ deleteOrganisations(odsCodes: [\"RY918\"], effectiveOn: \"{later}\") {{ results {{ status }} }} }}"
+    );
+    let r = data(e.admin(&q).await);
+    assert_eq!(
+        r["deleteOrganisations"]["results"][0]["status"], "DELETED",
+        "{r}"
+    );
+    let now = e
+        .query("{ organisation(odsCode: \"RY918\") { odsCode } }")
+        .await;
+    assert_eq!(now["organisation"]["odsCode"], "RY918");
+    let q = format!("{{ organisation(odsCode: \"RY918\", asOf: \"{later}\") {{ odsCode }} }}");
+    assert!(e.query(&q).await["organisation"].is_null());
+}
+
+/// The importer's way: several operations in one transaction, each seeing what the earlier
+/// ones wrote, their reports merged, committed once.
+#[tokio::test]
+async fn operations_compose_in_one_transaction() {
+    use chrono::NaiveDate;
+    use nhs_organisations::mergers::Setting;
+    use nhs_organisations::reorganisations::{self as reorg, Author};
+    let e = env().await;
+    let day = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+    let author = Author::new("importer", "history");
+    let txn = nhs_organisations::writes::begin(&e.t.db).await.unwrap();
+    let merge = reorg::MergeUnits {
+        predecessor_pz_codes: vec!["PZ125".into(), "PZ216".into()],
+        successor_pz_code: "PZ253".into(),
+        effective_on: day("2025-04-01"),
+        network_pn_code: Some("PN05".into()),
+        ..Default::default()
+    };
+    let mut report = reorg::apply_merge_paediatric_diabetes_units(&*txn, &merge, &author)
+        .await
+        .unwrap();
+    // PZ253 exists only in this transaction so far.
+    let update = reorg::UpdateUnit {
+        pz_code: "PZ253".into(),
+        name: Setting::Set("Maidstone and Tunbridge Wells".into()),
+        effective_on: day("2025-06-01"),
+        ..Default::default()
+    };
+    report.extend(
+        reorg::apply_update_paediatric_diabetes_unit(&*txn, &update, &author)
+            .await
+            .unwrap(),
+    );
+    txn.commit().await.unwrap();
+    assert!(report.records.iter().any(|r| r.code == "PZ253"
+        && r.field.as_deref() == Some("name")
+        && r.after.as_deref() == Some("Maidstone and Tunbridge Wells")));
+    assert!(report.to_string().contains("MOVED organisation RWF03"));
+    let log = e
+        .admin("{ changeLog(source: \"history\", limit: 100) { actor } }")
+        .await;
+    let entries = data(log)["changeLog"].as_array().unwrap().clone();
+    assert!(!entries.is_empty() && entries.iter().all(|l| l["actor"] == "importer"));
+    let u = e
+        .query(
+            "{ a: paediatricDiabetesUnit(pzCode: \"PZ253\", asOf: \"2025-05-01\") { name }
+                 b: paediatricDiabetesUnit(pzCode: \"PZ253\", asOf: \"2025-06-01\") { name } }",
+        )
+        .await;
+    assert!(u["a"]["name"].is_null(), "{u}");
+    assert_eq!(u["b"]["name"], "Maidstone and Tunbridge Wells");
+}
+
+#[tokio::test]
+async fn a_site_follows_its_new_board_into_another_region() {
+    let e = env().await;
+    let args = "effectiveOn: \"2026-04-01\",
+        newBoards: [{odsCode: \"S9Z9Z\", name: \"NHS TEST INTEGRATED CARE BOARD\", regionCode: \"Y56\"}],
+        siteMoves: [{odsCode: \"RGT01\", toOdsCode: \"S9Z9Z\"}]";
+    let dry = e
+        .mutate(
+            "reorganiseIntegratedCareBoards",
+            &format!("{args}, dryRun: true"),
+        )
+        .await;
+    let r = e.mutate("reorganiseIntegratedCareBoards", args).await;
+    assert_eq!(dry["moves"], r["moves"]);
+    assert_eq!(dry["records"], r["records"]);
+    let region = "nhsEnglandRegion";
+    let before = e
+        .parent_of("RGT01", region, "regionCode", "2026-03-31")
+        .await;
+    assert_ne!(before, "Y56");
+    assert_eq!(
+        e.parent_of("RGT01", region, "regionCode", "2026-04-01")
+            .await,
+        "Y56"
+    );
+    assert!(
+        has_move(
+            &r,
+            "RGT01",
+            "ORGANISATION_NHS_ENGLAND_REGION",
+            before.as_str().unwrap(),
+            "Y56",
+            "2026-04-01"
+        ),
+        "{r}"
+    );
+    // QUE keeps its other sites, so it stays open.
+    assert!(
+        !has_record(&r, "integrated_care_board", "QUE", "CLOSED"),
+        "{r}"
     );
 }
