@@ -56,17 +56,41 @@ fn attribute_history<M: Kind>(s: &Snapshot, id: i32) -> Vec<AttributePeriod> {
     };
     snapshot::attribute_history(record)
         .into_iter()
-        .map(|a| AttributePeriod {
-            field: a.field,
-            value: match a.value {
+        .map(|a| {
+            let (field, value) = shown_attribute(s, a.field, a.value);
+            (field, value, a.period)
+        })
+        .map(|(field, value, period)| AttributePeriod {
+            field,
+            value: match value {
                 serde_json::Value::Null => None,
                 serde_json::Value::String(s) => Some(s),
                 v => Some(v.to_string()),
             },
-            valid_from: Date(a.period.from),
-            valid_to: a.period.to.map(Date),
+            valid_from: Date(period.from),
+            valid_to: period.to.map(Date),
         })
         .collect()
+}
+
+/// An attribute as clients know it: a unit's lead site by its ODS code (`lead_ods_code`), not
+/// our row id.
+fn shown_attribute(
+    s: &Snapshot,
+    field: String,
+    value: serde_json::Value,
+) -> (String, serde_json::Value) {
+    if field != "lead_organisation_id" {
+        return (field, value);
+    }
+    let code = value
+        .as_i64()
+        .and_then(|id| i32::try_from(id).ok())
+        .and_then(|id| organisation::Model::table(s).get(id))
+        .and_then(|r| r.versions.last())
+        .map(|(_, m)| serde_json::Value::String(m.ods_code.clone()))
+        .unwrap_or(serde_json::Value::Null);
+    ("lead_ods_code".to_string(), code)
 }
 
 /// Which edge of the hierarchy a membership is on (child → parent).

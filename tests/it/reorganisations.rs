@@ -429,6 +429,30 @@ async fn a_pdu_is_created_and_updated_on_dates() {
     assert_eq!(u["b"]["name"], "Maidstone");
     assert_eq!(u["b"]["active"], false);
     assert!(u["c"].is_null());
+    // A lead site change is dated, and its history shows the site's ODS code, not a row id.
+    e.mutate(
+        "updatePaediatricDiabetesUnit",
+        "pzCode: \"PZ900\", leadOdsCode: \"RWFTW\", effectiveOn: \"2025-07-01\"",
+    )
+    .await;
+    let h = e
+        .query("{ paediatricDiabetesUnit(pzCode: \"PZ900\") { attributeHistory { field value validFrom } } }")
+        .await;
+    let leads: Vec<(Value, Value)> = h["paediatricDiabetesUnit"]["attributeHistory"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["field"] == "lead_ods_code")
+        .map(|a| (a["value"].clone(), a["validFrom"].clone()))
+        .collect();
+    assert_eq!(
+        leads,
+        vec![
+            (Value::from("RWF03"), Value::from("2025-02-01")),
+            (Value::from("RWFTW"), Value::from("2025-07-01"))
+        ],
+        "{h}"
+    );
 }
 
 /// Sites of a board on a day.
