@@ -62,7 +62,7 @@ pub struct RecordChange {
     pub code: String,
     /// What happened to it.
     pub action: RecordAction,
-    /// The attribute, for an update (e.g. `name`, `active`, `lead_organisation_id`).
+    /// The attribute, for an update (e.g. `name`, `active`, `lead_ods_code`).
     pub field: Option<String>,
     /// The attribute's value until the day before (updates only).
     pub before: Option<String>,

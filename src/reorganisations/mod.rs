@@ -328,7 +328,11 @@ pub(crate) fn updated(
         entity: table.entity,
         code: code.to_string(),
         action: RecordAction::Updated,
-        field: Some(field.to_string()),
+        // The report names the lead site as clients know it (by ODS code), as attributeHistory does.
+        field: Some(match field {
+            "lead_organisation_id" => "lead_ods_code".to_string(),
+            other => other.to_string(),
+        }),
         before: shown.0,
         after: shown.1,
         effective_on: work.on,
