@@ -1,9 +1,4 @@
 //! Gives every GraphQL error a stable `extensions.code` and keeps internals out of responses.
-use std::sync::Arc;
-
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextRequest,
-};
 use async_graphql::{ErrorExtensionValues, Response, ServerError, Value};
 
 use crate::errors::{
@@ -17,17 +12,6 @@ pub const MAX_ERRORS: usize = 20;
 
 /// Longest line of an error message: parse errors quote the offending line of the query.
 const MAX_MESSAGE_LINE: usize = 160;
-
-/// The extension that rewrites errors on their way out.
-pub struct ErrorCodes;
-
-impl ExtensionFactory for ErrorCodes {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(ErrorCodesExtension)
-    }
-}
-
-struct ErrorCodesExtension;
 
 fn replace(err: &mut ServerError, with: async_graphql::Error) {
     let pos = std::mem::take(&mut err.locations);
@@ -127,45 +111,29 @@ fn stamp_request_id(err: &mut ServerError, id: &RequestId) -> Option<String> {
     earlier
 }
 
-#[async_trait::async_trait]
-impl Extension for ErrorCodesExtension {
-    /// Execution errors are mapped here, where the request's data (and its id) is at hand.
-    async fn execute(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        operation_name: Option<&str>,
-        next: NextExecute<'_>,
-    ) -> Response {
-        let mut response = next.run(ctx, operation_name).await;
-        response.errors.iter_mut().for_each(classify);
-        if let Some(id) = ctx.data_opt::<RequestId>() {
-            let mut references: Vec<String> = response
-                .errors
-                .iter_mut()
-                .filter(|e| is_internal(e))
-                .filter_map(|e| stamp_request_id(e, id))
-                .collect();
-            references.sort_unstable();
-            references.dedup();
-            if !references.is_empty() {
-                // One line per request ties the request id to the logged details.
-                tracing::error!(
-                    request_id = %id.0,
-                    references = %references.join(","),
-                    "internal error returned to the client"
-                );
-            }
+/// Rewrites a response's errors on their way out: each gets its code, internal ones point at
+/// the request id (logged once per request), and at most `MAX_ERRORS` are kept.
+pub fn finish(response: &mut Response, request_id: Option<&RequestId>) {
+    response.errors.iter_mut().for_each(classify);
+    if let Some(id) = request_id {
+        let mut references: Vec<String> = response
+            .errors
+            .iter_mut()
+            .filter(|e| is_internal(e))
+            .filter_map(|e| stamp_request_id(e, id))
+            .collect();
+        references.sort_unstable();
+        references.dedup();
+        if !references.is_empty() {
+            // One line per request ties the request id to the logged details.
+            tracing::error!(
+                request_id = %id.0,
+                references = %references.join(","),
+                "internal error returned to the client"
+            );
         }
-        response
     }
-
-    /// Parse and validation errors never reach `execute`; they are mapped here.
-    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
-        let mut response = next.run(ctx).await;
-        response.errors.iter_mut().for_each(classify);
-        cap_errors(&mut response.errors);
-        response
-    }
+    cap_errors(&mut response.errors);
 }
 
 /// Keeps the first `MAX_ERRORS` errors and says how many more there were.

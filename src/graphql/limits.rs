@@ -5,11 +5,7 @@
 //! small document that spreads fragments inside fragments can cost exponential time to
 //! validate. The counts here memoise each fragment and refuse such documents first.
 use std::collections::HashMap;
-use std::sync::Arc;
 
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest,
-};
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
 use async_graphql::{ErrorExtensionValues, Name, Positioned, Request, ServerError, ServerResult};
 
@@ -65,34 +61,19 @@ pub fn list_cost(expected_len: usize, limit: Option<i32>, child_complexity: usiz
         .min(COMPLEXITY_CAP)
 }
 
-/// The extension that checks a document's shape before async-graphql validates it.
-pub struct DocumentLimits(pub QueryLimits);
-
-impl ExtensionFactory for DocumentLimits {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(DocumentLimitsExtension(self.0.clone()))
-    }
-}
-
-struct DocumentLimitsExtension(QueryLimits);
-
-#[async_trait::async_trait]
-impl Extension for DocumentLimitsExtension {
-    async fn prepare_request(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        mut request: Request,
-        next: NextPrepareRequest<'_>,
-    ) -> ServerResult<Request> {
-        // The parser recurses on nested values without a limit: look at the text first.
-        check_nesting(&request.query)?;
-        // Parse once here; async-graphql reuses the parsed document.
-        let doc = request.parsed_query()?;
-        check_directives(doc, self.0.max_directives)?;
-        let shape = document_shape(doc, self.0.max_recursion)?;
-        check(&shape, &self.0)?;
-        next.run(ctx, request).await
-    }
+/// Checks a document's shape before async-graphql validates it, and returns it parsed.
+pub fn check_document<'r>(
+    request: &'r mut Request,
+    limits: &QueryLimits,
+) -> ServerResult<&'r ExecutableDocument> {
+    // The parser recurses on nested values without a limit: look at the text first.
+    check_nesting(&request.query)?;
+    // Parse once here; async-graphql reuses the parsed document.
+    let doc = request.parsed_query()?;
+    check_directives(doc, limits.max_directives)?;
+    let shape = document_shape(doc, limits.max_recursion)?;
+    check(&shape, limits)?;
+    Ok(doc)
 }
 
 /// Deepest nesting of brackets (`{`, `[`, `(`) the query text may have, outside strings and

@@ -4,11 +4,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use async_graphql::dataloader::{DataLoader, Loader};
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextPrepareRequest,
-};
-use async_graphql::parser::types::{ExecutableDocument, OperationType};
-use async_graphql::{Context, Request, Response, ServerResult, Variables};
+use async_graphql::{Context, Request};
 use chrono::Utc;
 use tokio::sync::OnceCell;
 
@@ -323,86 +319,28 @@ impl ReportedParents {
     }
 }
 
-/// Gives every request (HTTP or direct `Schema::execute`) its snapshot pin (unless the HTTP
-/// layer pinned one already), its own DataLoader over it, and after a mutation brings the
-/// snapshot up to date before the response leaves, so the next request sees the write.
-pub struct PerRequestLoaders {
-    pub store: Arc<SnapshotStore>,
-}
-
-impl ExtensionFactory for PerRequestLoaders {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(PerRequestLoadersExtension {
-            store: self.store.clone(),
-            mutation: std::sync::atomic::AtomicBool::new(false),
-        })
-    }
-}
-
-struct PerRequestLoadersExtension {
-    store: Arc<SnapshotStore>,
-    mutation: std::sync::atomic::AtomicBool,
-}
-
-#[async_trait::async_trait]
-impl Extension for PerRequestLoadersExtension {
-    async fn prepare_request(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        mut request: Request,
-        next: NextPrepareRequest<'_>,
-    ) -> ServerResult<Request> {
-        let pinned = match request.data.get(&std::any::TypeId::of::<Arc<Pinned>>()) {
-            Some(p) => p.downcast_ref::<Arc<Pinned>>().cloned(),
-            None => None,
-        };
-        let pinned = match pinned {
-            Some(p) => p,
-            None => {
-                let p = Pinned::lazy(self.store.clone());
-                request = request.data(p.clone());
-                p
-            }
-        };
-        if request.data.get(&std::any::TypeId::of::<Today>()).is_none() {
-            request = request.data(Today(Utc::now().date_naive()));
+/// Gives a request its snapshot pin (unless the HTTP layer pinned one already), its "today",
+/// its own DataLoader over the pin, and the parents a mutation's report shows.
+pub fn per_request(mut request: Request, store: &Arc<SnapshotStore>) -> Request {
+    let pinned = request
+        .data
+        .get(&std::any::TypeId::of::<Arc<Pinned>>())
+        .and_then(|p| p.downcast_ref::<Arc<Pinned>>())
+        .cloned();
+    let pinned = match pinned {
+        Some(p) => p,
+        None => {
+            let p = Pinned::lazy(store.clone());
+            request = request.data(p.clone());
+            p
         }
-        let loader = DataLoader::new(SnapshotLoader { pinned }, tokio::spawn)
-            .max_batch_size(MAX_BATCH)
-            // Keys of one level arrive together; waiting for more only adds latency.
-            .delay(std::time::Duration::ZERO);
-        let request = request.data(loader).data(ReportedParents::default());
-        next.run(ctx, request).await
+    };
+    if request.data.get(&std::any::TypeId::of::<Today>()).is_none() {
+        request = request.data(Today(Utc::now().date_naive()));
     }
-
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        let doc = next.run(ctx, query, variables).await?;
-        let mutation = doc
-            .operations
-            .iter()
-            .any(|(_, op)| op.node.ty == OperationType::Mutation);
-        self.mutation
-            .store(mutation, std::sync::atomic::Ordering::Relaxed);
-        Ok(doc)
-    }
-
-    async fn execute(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        operation_name: Option<&str>,
-        next: NextExecute<'_>,
-    ) -> Response {
-        let response = next.run(ctx, operation_name).await;
-        if self.mutation.load(std::sync::atomic::Ordering::Relaxed) {
-            // A failed rebuild is logged and retried by the watcher; the write itself stands.
-            let _ = self.store.refresh().await;
-        }
-        response
-    }
+    let loader = DataLoader::new(SnapshotLoader { pinned }, tokio::spawn)
+        .max_batch_size(MAX_BATCH)
+        // Keys of one level arrive together; waiting for more only adds latency.
+        .delay(std::time::Duration::ZERO);
+    request.data(loader).data(ReportedParents::default())
 }
