@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Property-based run of schemathesis (PyPI) against a running server and openapi.json: no 5xx,
 # every status, content type and body as the document says. Usage: .ci/schemathesis.sh
-# DATABASE_URL (a database the server may migrate and seed). Needs target/debug/nhs-organisations
-# (built by `cargo test`).
+# DATABASE_URL (a database the server may migrate and seed). Needs target/release/nhs-organisations
+# (built by the README's test command, `cargo test --release`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATABASE_URL=$1
@@ -12,8 +12,8 @@ if [ ! -x "$VENV/bin/st" ]; then
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q --retries 5 --timeout 60 "schemathesis==$SCHEMATHESIS_VERSION"
 fi
-BIN=target/debug/nhs-organisations
-[ -x "$BIN" ] || cargo build -q
+BIN=target/release/nhs-organisations
+[ -x "$BIN" ] || cargo build --release -q
 PORT=${SCHEMATHESIS_PORT:-18080}
 LOG=$(mktemp)
 DATABASE_URL="$DATABASE_URL" PORT=$PORT HOST=127.0.0.1 RATE_LIMIT_RPS=0 RUST_LOG=warn "$BIN" serve >"$LOG" 2>&1 &
