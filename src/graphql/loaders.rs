@@ -1,6 +1,7 @@
 //! Per-request DataLoaders over the request's pinned snapshot: every edge of a query level is
 //! loaded in one batch, typed by its ends (`snapshot::edges`), and no read touches the database.
-use std::collections::HashMap;
+// Keys are small integers and codes we own, so a fast non-DoS-resistant hash is safe here.
+use rustc_hash::FxHashMap as HashMap;
 use std::sync::{Arc, Mutex};
 
 use async_graphql::dataloader::{DataLoader, Loader};
@@ -81,7 +82,7 @@ impl Loader<ParentOf> for SnapshotLoader {
     type Value = i32;
     type Error = async_graphql::Error;
 
-    async fn load(&self, keys: &[ParentOf]) -> async_graphql::Result<HashMap<ParentOf, i32>> {
+    async fn load(&self, keys: &[ParentOf]) -> async_graphql::Result<std::collections::HashMap<ParentOf, i32>> {
         let s = self.pinned.get().await?;
         Ok(keys
             .iter()
@@ -97,7 +98,7 @@ impl Loader<ChildrenOf> for SnapshotLoader {
     async fn load(
         &self,
         keys: &[ChildrenOf],
-    ) -> async_graphql::Result<HashMap<ChildrenOf, Arc<Vec<i32>>>> {
+    ) -> async_graphql::Result<std::collections::HashMap<ChildrenOf, Arc<Vec<i32>>>> {
         let s = self.pinned.get().await?;
         Ok(keys
             .iter()
@@ -160,7 +161,7 @@ impl Level {
         Arc::new(Self {
             ids,
             day,
-            memo: Mutex::new(HashMap::new()),
+            memo: Mutex::new(HashMap::default()),
         })
     }
 

@@ -383,12 +383,12 @@ fn deletion_day(
         .unwrap_or_else(|| marked.date_naive())
 }
 
-type Links = HashMap<String, Vec<Succession>>;
+type Links = rustc_hash::FxHashMap<String, Vec<Succession>>;
 
 /// Successions both ways: a record's `predecessor` is that record's successor and vice versa.
 fn successions(rows: &[ord_succession::Model]) -> (Links, Links) {
-    let mut pred: Links = HashMap::new();
-    let mut succ: Links = HashMap::new();
+    let mut pred = Links::default();
+    let mut succ = Links::default();
     let add = |map: &mut Links, of: &str, other: &str, on: Option<Day>| {
         let list = map.entry(of.to_string()).or_default();
         if !list.iter().any(|s| s.code == other) {

@@ -7,7 +7,8 @@ mod build;
 pub mod changes;
 pub mod store;
 
-use std::collections::HashMap;
+// Keys are small integers and codes we own, so a fast non-DoS-resistant hash is safe here.
+use rustc_hash::FxHashMap as HashMap;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
@@ -101,8 +102,8 @@ impl<M> Default for Table<M> {
     fn default() -> Self {
         Self {
             records: Vec::new(),
-            by_id: HashMap::new(),
-            by_code: HashMap::new(),
+            by_id: HashMap::default(),
+            by_code: HashMap::default(),
         }
     }
 }
