@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
+use crate::change_log::{ChangeSource, RecordKind};
 use crate::codes;
 use crate::entities::{organisation, paediatric_diabetes_unit, trust};
 use crate::errors::{AppError, AppResult};
@@ -306,28 +307,54 @@ pub fn site_on_or_predecessor(
     Ok(None)
 }
 
-/// Filter on the change log.
+/// Filter on the change log. `entity` and `source` are the text the client sent (checked
+/// here, case-insensitive); `entity_kind` and `source_kind` are their typed alternatives.
 #[derive(Clone, Debug, Default)]
 pub struct ChangeFilter {
     pub entity: Option<String>,
     pub code: Option<String>,
     pub source: Option<String>,
+    pub entity_kind: Option<RecordKind>,
+    pub source_kind: Option<ChangeSource>,
 }
 
 /// A filter value that must be one of `allowed` (case-insensitive): a typo is an error naming
 /// the values, not a filter that silently matches nothing.
-fn one_of(value: &str, allowed: &[&'static str], what: &str) -> AppResult<&'static str> {
+fn one_of<T: Copy>(
+    value: &str,
+    allowed: &[T],
+    text: fn(T) -> &'static str,
+    what: &str,
+) -> AppResult<T> {
     let wanted = value.trim().to_ascii_lowercase();
     allowed
         .iter()
-        .find(|a| **a == wanted)
         .copied()
+        .find(|a| text(*a) == wanted)
         .ok_or_else(|| {
+            let names: Vec<&str> = allowed.iter().map(|a| text(*a)).collect();
             AppError::BadUserInput(format!(
                 "`{what}` {value:?} is not one of: {}.",
-                allowed.join(", ")
+                names.join(", ")
             ))
         })
+}
+
+/// A filter given as text (`what`) or typed (`typed_what`), not both: two that disagree would
+/// match nothing.
+fn text_or_typed<T: Copy>(
+    (text, typed): (Option<&str>, Option<T>),
+    allowed: &[T],
+    name: fn(T) -> &'static str,
+    (what, typed_what): (&str, &str),
+) -> AppResult<Option<T>> {
+    match (text, typed) {
+        (Some(_), Some(_)) => Err(AppError::BadUserInput(format!(
+            "Give `{what}` or `{typed_what}`, not both."
+        ))),
+        (Some(t), None) => one_of(t, allowed, name, what).map(Some),
+        (None, typed) => Ok(typed),
+    }
 }
 
 /// Change-log entries one page holds unless asked otherwise, and at most.
@@ -357,16 +384,26 @@ pub async fn changes(
     if let Some(before) = before {
         q = q.filter(change_log::Column::Id.lt(before));
     }
-    if let Some(entity) = &filter.entity {
-        let kinds = crate::memberships::ENTITY_TABLES.map(|t| t.entity);
-        q = q.filter(change_log::Column::Entity.eq(one_of(entity, &kinds, "entity")?));
+    let entity = text_or_typed(
+        (filter.entity.as_deref(), filter.entity_kind),
+        &RecordKind::ALL,
+        RecordKind::as_str,
+        ("entity", "entityKind"),
+    )?;
+    if let Some(entity) = entity {
+        q = q.filter(change_log::Column::Entity.eq(entity.as_str()));
     }
     if let Some(code) = &filter.code {
         q = q.filter(change_log::Column::Code.eq(code.trim().to_ascii_uppercase()));
     }
-    if let Some(source) = &filter.source {
-        let sources = crate::change_log::source::ALL;
-        q = q.filter(change_log::Column::Source.eq(one_of(source, &sources, "source")?));
+    let source = text_or_typed(
+        (filter.source.as_deref(), filter.source_kind),
+        &ChangeSource::ALL,
+        ChangeSource::as_str,
+        ("source", "sourceKind"),
+    )?;
+    if let Some(source) = source {
+        q = q.filter(change_log::Column::Source.eq(source.as_str()));
     }
     Ok(q.order_by_desc(change_log::Column::Id)
         .limit(limit)

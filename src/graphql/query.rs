@@ -6,6 +6,7 @@ use super::limits::{list_cost, weight};
 use super::loaders::{on_day, one_on_day, snapshot, today, Wrap};
 use super::scalars::Date;
 use super::types::*;
+use crate::change_log::{ChangeSource, RecordKind};
 use crate::codes;
 use crate::directory::{self, Page};
 use crate::entities::{
@@ -350,6 +351,14 @@ impl QueryRoot {
         offset: Option<i32>,
         #[graphql(desc = "Only entries older than this entry id (the cursor of the next page).")]
         before: Option<i32>,
+        #[graphql(
+            desc = "Only this kind of record, as an enum (`entity` as text); give one of the two."
+        )]
+        entity_kind: Option<RecordKind>,
+        #[graphql(
+            desc = "Only writes from this source, as an enum (`source` as text); give one of the two."
+        )]
+        source_kind: Option<ChangeSource>,
     ) -> Result<Vec<ChangeLogEntry>> {
         // Reads need no key, but key names are for admins only.
         let admin = ctx.data_opt::<crate::auth::BearerToken>().is_some()
@@ -358,6 +367,8 @@ impl QueryRoot {
             entity,
             code,
             source,
+            entity_kind,
+            source_kind,
         };
         let rows = directory::changes(db(ctx)?, &filter, Page { limit, offset }, before).await?;
         Ok(rows
