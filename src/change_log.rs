@@ -230,3 +230,47 @@ pub async fn record<C: ConnectionTrait>(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The stored text is what the database already holds: it must not change.
+    #[test]
+    fn stored_values_are_unchanged_and_round_trip() {
+        let sources: Vec<&str> = ChangeSource::ALL.map(ChangeSource::as_str).to_vec();
+        assert_eq!(
+            sources,
+            ["seed", "ord-sync", "merger", "reorganisation", "history"]
+        );
+        let actions: Vec<&str> = ChangeAction::ALL.map(ChangeAction::as_str).to_vec();
+        assert_eq!(
+            actions,
+            [
+                "create",
+                "update",
+                "delete",
+                "restore",
+                "membership",
+                "succession"
+            ]
+        );
+        assert_eq!(RecordKind::ALL.len(), 10);
+        for kind in RecordKind::ALL {
+            assert_eq!(RecordKind::parse(kind.as_str()), Some(kind));
+            assert_eq!(kind.to_string(), kind.as_str());
+        }
+        for source in ChangeSource::ALL {
+            assert_eq!(ChangeSource::parse(source.as_str()), Some(source));
+        }
+        for action in ChangeAction::ALL {
+            assert_eq!(ChangeAction::parse(action.as_str()), Some(action));
+        }
+        // Parsing is exact: filters that forgive case do so before parsing.
+        assert_eq!(ChangeSource::parse("SEED"), None);
+        assert_eq!(
+            serde_json::to_value(ChangeSource::OrdSync).ok(),
+            Some(serde_json::json!("ord-sync"))
+        );
+    }
+}
