@@ -640,7 +640,7 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> anyhow::
 }
 
 async fn reorganise(cmd: ReorganiseCommand) -> anyhow::Result<()> {
-    let author = reorg::Author::new(CLI_ACTOR, change_log::source::REORGANISATION);
+    let author = reorg::Author::new(CLI_ACTOR, change_log::ChangeSource::Reorganisation);
     let report = match cmd {
         ReorganiseCommand::AcquireTrusts {
             acquiring,

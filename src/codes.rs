@@ -1,6 +1,81 @@
 //! Validation and normalisation of the natural codes clients send. Codes are matched
 //! case-insensitively and stored upper case.
+//!
+//! A code is checked once, where the client's value enters (GraphQL arguments, REST paths):
+//! `OdsCode::parse` and its siblings return a type that only a passed check makes, so the
+//! services that take one need not check again. The functions returning `String` are the same
+//! checks for the services that still take text (merger and reorganisation requests).
 use crate::errors::AppError;
+
+/// Declares a code type: a trimmed, upper-case code that passed `$check`, made only by `parse`.
+macro_rules! code_type {
+    ($(#[$meta:meta])* $name:ident, $check:ident) => {
+        $(#[$meta])*
+        #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(String);
+
+        impl $name {
+            /// Checks and normalises a code as a client sent it; `BAD_USER_INPUT` (naming the
+            /// rule) when it is malformed.
+            pub fn parse(raw: &str) -> Result<Self, AppError> {
+                $check(raw).map(Self)
+            }
+
+            /// The normalised code.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+
+            /// The normalised code, owned.
+            pub fn into_string(self) -> String {
+                self.0
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+code_type!(
+    /// An ODS code: 3 to 10 letters and digits (sites, trusts, boards, ICBs).
+    OdsCode,
+    ods_code
+);
+code_type!(
+    /// A PDU code: `PZ` and 3 digits.
+    PzCode,
+    pz_code
+);
+code_type!(
+    /// A Paediatric Diabetes Network code: `PN` and 2 digits.
+    PnCode,
+    pn_code
+);
+code_type!(
+    /// An ONS/GSS code: a letter and 8 digits (London boroughs, countries).
+    GssCode,
+    gss_code
+);
+code_type!(
+    /// An NHS England region code, e.g. Y56.
+    RegionCode,
+    region_code
+);
+code_type!(
+    /// An OPEN UK network code, e.g. BRPNF.
+    NetworkCode,
+    network_code
+);
 
 fn normalise(raw: &str) -> String {
     raw.trim().to_ascii_uppercase()
@@ -120,5 +195,50 @@ mod tests {
         assert!(pn_code("PN001").is_err());
         assert_eq!(gss_code("e09000001").ok().as_deref(), Some("E09000001"));
         assert!(gss_code("E0900000").is_err());
+    }
+
+    #[test]
+    fn code_types_hold_the_normalised_code_and_refuse_as_the_checks_do() {
+        let ods = OdsCode::parse(" rvv01 ").map(OdsCode::into_string);
+        assert_eq!(ods.ok().as_deref(), Some("RVV01"));
+        assert_eq!(
+            PzCode::parse("pz024")
+                .ok()
+                .map(|c| c.to_string())
+                .as_deref(),
+            Some("PZ024")
+        );
+        assert_eq!(
+            PnCode::parse("pn01").ok().as_ref().map(PnCode::as_str),
+            Some("PN01")
+        );
+        assert_eq!(
+            GssCode::parse("e09000001").ok().as_ref().map(AsRef::as_ref),
+            Some("E09000001")
+        );
+        assert_eq!(
+            RegionCode::parse("y56")
+                .ok()
+                .as_ref()
+                .map(RegionCode::as_str),
+            Some("Y56")
+        );
+        assert_eq!(
+            NetworkCode::parse("brpnf")
+                .ok()
+                .as_ref()
+                .map(NetworkCode::as_str),
+            Some("BRPNF")
+        );
+        // Same errors, message and all, as the text checks.
+        let message = |e: AppError| e.to_string();
+        assert_eq!(
+            OdsCode::parse("RV-1").err().map(message),
+            ods_code("RV-1").err().map(message)
+        );
+        assert_eq!(
+            PzCode::parse("PZ24").err().map(message),
+            pz_code("PZ24").err().map(message)
+        );
     }
 }

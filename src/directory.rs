@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
-use crate::codes;
+use crate::change_log::{ChangeSource, RecordKind};
+use crate::codes::OdsCode;
 use crate::entities::{organisation, paediatric_diabetes_unit, trust};
 use crate::errors::{AppError, AppResult};
 use crate::snapshot::{edges, Day, Kind, Snapshot};
@@ -64,7 +65,7 @@ pub struct TrustFilter {
 /// Most codes one `odsCodes` filter may hold: far more than any page needs.
 pub const MAX_FILTER_CODES: usize = 1_000;
 
-fn normalised_codes(codes: &Option<Vec<String>>) -> AppResult<Option<Vec<String>>> {
+fn normalised_codes(codes: &Option<Vec<String>>) -> AppResult<Option<Vec<OdsCode>>> {
     if let Some(list) = codes {
         if list.len() > MAX_FILTER_CODES {
             return Err(AppError::BadUserInput(format!(
@@ -75,7 +76,7 @@ fn normalised_codes(codes: &Option<Vec<String>>) -> AppResult<Option<Vec<String>
     }
     codes
         .as_ref()
-        .map(|list| list.iter().map(|c| codes::ods_code(c)).collect())
+        .map(|list| list.iter().map(|c| OdsCode::parse(c)).collect())
         .transpose()
 }
 
@@ -104,13 +105,8 @@ pub fn day(snapshot: &Snapshot, as_of: Option<Day>, today: Day) -> AppResult<Day
 }
 
 /// A site by ODS code, as it was on `day`; `None` when unknown or not there that day.
-pub fn organisation(
-    s: &Snapshot,
-    code: &str,
-    day: Day,
-) -> AppResult<Option<Arc<organisation::Model>>> {
-    let code = codes::ods_code(code)?;
-    Ok(by_code(s, &code, day))
+pub fn organisation(s: &Snapshot, code: &OdsCode, day: Day) -> Option<Arc<organisation::Model>> {
+    by_code(s, code.as_str(), day)
 }
 
 /// The sites there on `day` that match a filter, by name.
@@ -127,7 +123,11 @@ pub fn organisations(
         .organisations
         .list_on(day)
         .into_iter()
-        .filter(|m| codes.as_ref().is_none_or(|c| c.contains(&m.ods_code)))
+        .filter(|m| {
+            codes
+                .as_ref()
+                .is_none_or(|c| c.iter().any(|c| c.as_str() == m.ods_code))
+        })
         .filter(|m| {
             needle
                 .as_ref()
@@ -147,9 +147,8 @@ pub fn organisations(
 }
 
 /// A trust by ODS code, as it was on `day`.
-pub fn trust(s: &Snapshot, code: &str, day: Day) -> AppResult<Option<Arc<trust::Model>>> {
-    let code = codes::ods_code(code)?;
-    Ok(by_code(s, &code, day))
+pub fn trust(s: &Snapshot, code: &OdsCode, day: Day) -> Option<Arc<trust::Model>> {
+    by_code(s, code.as_str(), day)
 }
 
 /// The trusts there on `day` that match a filter, by name.
@@ -166,7 +165,11 @@ pub fn trusts(
         .trusts
         .list_on(day)
         .into_iter()
-        .filter(|m| codes.as_ref().is_none_or(|c| c.contains(&m.ods_code)))
+        .filter(|m| {
+            codes
+                .as_ref()
+                .is_none_or(|c| c.iter().any(|c| c.as_str() == m.ods_code))
+        })
         .filter(|m| {
             needle
                 .as_ref()
@@ -241,28 +244,24 @@ pub fn collated<M: Kind>(list: &mut [Arc<M>], descending: bool) {
 #[allow(clippy::type_complexity)]
 pub fn pdu_siblings(
     s: &Snapshot,
-    code: &str,
+    code: &OdsCode,
     day: Day,
-) -> AppResult<
-    Option<
-        Option<(
-            Arc<paediatric_diabetes_unit::Model>,
-            Vec<Arc<organisation::Model>>,
-        )>,
-    >,
+) -> Option<
+    Option<(
+        Arc<paediatric_diabetes_unit::Model>,
+        Vec<Arc<organisation::Model>>,
+    )>,
 > {
-    let Some(site) = organisation(s, code, day)? else {
-        return Ok(None);
-    };
+    let site = organisation(s, code, day)?;
     let Some(unit) = s.parent(edges::SITE_PAEDIATRIC_DIABETES_UNIT, site.id, day) else {
-        return Ok(Some(None));
+        return Some(None);
     };
     let sites = s
         .children(edges::SITE_PAEDIATRIC_DIABETES_UNIT, unit.id, day)
         .into_iter()
         .cloned()
         .collect();
-    Ok(Some(Some((unit.clone(), sites))))
+    Some(Some((unit.clone(), sites)))
 }
 
 /// Most successions the predecessor walk follows before giving up (chains are short; this
@@ -274,16 +273,15 @@ const MAX_SUCCESSION_STEPS: usize = 16;
 /// site and whether it is a predecessor; `None` when neither it nor any predecessor was there.
 pub fn site_on_or_predecessor(
     s: &Snapshot,
-    code: &str,
+    code: &OdsCode,
     day: Day,
-) -> AppResult<Option<(Arc<organisation::Model>, bool)>> {
-    let code = codes::ods_code(code)?;
-    if let Some(site) = by_code::<organisation::Model>(s, &code, day) {
-        return Ok(Some((site, false)));
+) -> Option<(Arc<organisation::Model>, bool)> {
+    if let Some(site) = by_code::<organisation::Model>(s, code.as_str(), day) {
+        return Some((site, false));
     }
     let far = Day::MAX;
-    let mut frontier = vec![code.clone()];
-    let mut seen = vec![code];
+    let mut frontier = vec![code.as_str().to_string()];
+    let mut seen = vec![code.as_str().to_string()];
     for _ in 0..MAX_SUCCESSION_STEPS {
         let mut next = Vec::new();
         for c in &frontier {
@@ -292,7 +290,7 @@ pub fn site_on_or_predecessor(
                     continue;
                 }
                 if let Some(site) = by_code::<organisation::Model>(s, &p.code, day) {
-                    return Ok(Some((site, true)));
+                    return Some((site, true));
                 }
                 seen.push(p.code.clone());
                 next.push(p.code.clone());
@@ -303,31 +301,57 @@ pub fn site_on_or_predecessor(
         }
         frontier = next;
     }
-    Ok(None)
+    None
 }
 
-/// Filter on the change log.
+/// Filter on the change log. `entity` and `source` are the text the client sent (checked
+/// here, case-insensitive); `entity_kind` and `source_kind` are their typed alternatives.
 #[derive(Clone, Debug, Default)]
 pub struct ChangeFilter {
     pub entity: Option<String>,
     pub code: Option<String>,
     pub source: Option<String>,
+    pub entity_kind: Option<RecordKind>,
+    pub source_kind: Option<ChangeSource>,
 }
 
 /// A filter value that must be one of `allowed` (case-insensitive): a typo is an error naming
 /// the values, not a filter that silently matches nothing.
-fn one_of(value: &str, allowed: &[&'static str], what: &str) -> AppResult<&'static str> {
+fn one_of<T: Copy>(
+    value: &str,
+    allowed: &[T],
+    text: fn(T) -> &'static str,
+    what: &str,
+) -> AppResult<T> {
     let wanted = value.trim().to_ascii_lowercase();
     allowed
         .iter()
-        .find(|a| **a == wanted)
         .copied()
+        .find(|a| text(*a) == wanted)
         .ok_or_else(|| {
+            let names: Vec<&str> = allowed.iter().map(|a| text(*a)).collect();
             AppError::BadUserInput(format!(
                 "`{what}` {value:?} is not one of: {}.",
-                allowed.join(", ")
+                names.join(", ")
             ))
         })
+}
+
+/// A filter given as text (`what`) or typed (`typed_what`), not both: two that disagree would
+/// match nothing.
+fn text_or_typed<T: Copy>(
+    (text, typed): (Option<&str>, Option<T>),
+    allowed: &[T],
+    name: fn(T) -> &'static str,
+    (what, typed_what): (&str, &str),
+) -> AppResult<Option<T>> {
+    match (text, typed) {
+        (Some(_), Some(_)) => Err(AppError::BadUserInput(format!(
+            "Give `{what}` or `{typed_what}`, not both."
+        ))),
+        (Some(t), None) => one_of(t, allowed, name, what).map(Some),
+        (None, typed) => Ok(typed),
+    }
 }
 
 /// Change-log entries one page holds unless asked otherwise, and at most.
@@ -357,16 +381,26 @@ pub async fn changes(
     if let Some(before) = before {
         q = q.filter(change_log::Column::Id.lt(before));
     }
-    if let Some(entity) = &filter.entity {
-        let kinds = crate::memberships::ENTITY_TABLES.map(|t| t.entity);
-        q = q.filter(change_log::Column::Entity.eq(one_of(entity, &kinds, "entity")?));
+    let entity = text_or_typed(
+        (filter.entity.as_deref(), filter.entity_kind),
+        &RecordKind::ALL,
+        RecordKind::as_str,
+        ("entity", "entityKind"),
+    )?;
+    if let Some(entity) = entity {
+        q = q.filter(change_log::Column::Entity.eq(entity.as_str()));
     }
     if let Some(code) = &filter.code {
         q = q.filter(change_log::Column::Code.eq(code.trim().to_ascii_uppercase()));
     }
-    if let Some(source) = &filter.source {
-        let sources = crate::change_log::source::ALL;
-        q = q.filter(change_log::Column::Source.eq(one_of(source, &sources, "source")?));
+    let source = text_or_typed(
+        (filter.source.as_deref(), filter.source_kind),
+        &ChangeSource::ALL,
+        ChangeSource::as_str,
+        ("source", "sourceKind"),
+    )?;
+    if let Some(source) = source {
+        q = q.filter(change_log::Column::Source.eq(source.as_str()));
     }
     Ok(q.order_by_desc(change_log::Column::Id)
         .limit(limit)

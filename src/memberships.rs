@@ -13,7 +13,7 @@ use sea_orm::{
 };
 use serde_json::json;
 
-use crate::change_log::Change;
+use crate::change_log::{Change, ChangeAction, RecordKind};
 use crate::entities::change_log as log_entry;
 use crate::errors::{AppError, AppResult};
 use crate::snapshot::Period;
@@ -37,75 +37,61 @@ pub enum Edge {
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct EntityTable {
     /// Entity kind as written in the change log.
-    pub entity: &'static str,
+    pub entity: RecordKind,
     pub table: &'static str,
     pub code_column: &'static str,
 }
 
 pub const ORGANISATIONS: EntityTable = EntityTable {
-    entity: "organisation",
+    entity: RecordKind::Organisation,
     table: "organisations",
     code_column: "ods_code",
 };
 pub const TRUSTS: EntityTable = EntityTable {
-    entity: "trust",
+    entity: RecordKind::Trust,
     table: "trusts",
     code_column: "ods_code",
 };
 pub const LOCAL_HEALTH_BOARDS: EntityTable = EntityTable {
-    entity: "local_health_board",
+    entity: RecordKind::LocalHealthBoard,
     table: "local_health_boards",
     code_column: "ods_code",
 };
 pub const INTEGRATED_CARE_BOARDS: EntityTable = EntityTable {
-    entity: "integrated_care_board",
+    entity: RecordKind::IntegratedCareBoard,
     table: "integrated_care_boards",
     code_column: "ods_code",
 };
 pub const NHS_ENGLAND_REGIONS: EntityTable = EntityTable {
-    entity: "nhs_england_region",
+    entity: RecordKind::NhsEnglandRegion,
     table: "nhs_england_regions",
     code_column: "region_code",
 };
 pub const PAEDIATRIC_DIABETES_UNITS: EntityTable = EntityTable {
-    entity: "paediatric_diabetes_unit",
+    entity: RecordKind::PaediatricDiabetesUnit,
     table: "paediatric_diabetes_units",
     code_column: "pz_code",
 };
 pub const PAEDIATRIC_DIABETES_NETWORKS: EntityTable = EntityTable {
-    entity: "paediatric_diabetes_network",
+    entity: RecordKind::PaediatricDiabetesNetwork,
     table: "paediatric_diabetes_networks",
     code_column: "pn_code",
 };
 pub const OPEN_UK_NETWORKS: EntityTable = EntityTable {
-    entity: "open_uk_network",
+    entity: RecordKind::OpenUkNetwork,
     table: "open_uk_networks",
     code_column: "code",
 };
 pub const LONDON_BOROUGHS: EntityTable = EntityTable {
-    entity: "london_borough",
+    entity: RecordKind::LondonBorough,
     table: "london_boroughs",
     code_column: "gss_code",
 };
 pub const COUNTRIES: EntityTable = EntityTable {
-    entity: "country",
+    entity: RecordKind::Country,
     table: "countries",
     code_column: "code",
 };
-
-/// Every entity table, for checking an entity kind given by a client.
-pub const ENTITY_TABLES: [EntityTable; 10] = [
-    ORGANISATIONS,
-    TRUSTS,
-    LOCAL_HEALTH_BOARDS,
-    INTEGRATED_CARE_BOARDS,
-    NHS_ENGLAND_REGIONS,
-    PAEDIATRIC_DIABETES_UNITS,
-    PAEDIATRIC_DIABETES_NETWORKS,
-    OPEN_UK_NETWORKS,
-    LONDON_BOROUGHS,
-    COUNTRIES,
-];
 
 impl Edge {
     pub const ALL: [Edge; 10] = [
@@ -163,7 +149,7 @@ impl Edge {
 
     /// The edge's name in reports and the change log (the parent's entity kind).
     pub fn name(self) -> &'static str {
-        self.parent().entity
+        self.parent().entity.as_str()
     }
 }
 
@@ -386,7 +372,7 @@ pub fn change(
     let snap = |p: Option<(&str, NaiveDate)>| {
         p.map(|(code, from)| json!({"code": code, "validFrom": from}))
     };
-    Change::new(edge.child().entity, child_code, "membership")
+    Change::new(edge.child().entity, child_code, ChangeAction::Membership)
         .field(edge.name())
         .before(snap(before))
         .after(snap(after))
@@ -644,9 +630,18 @@ pub async fn existence<C: ConnectionTrait>(
     code: &str,
 ) -> Result<Vec<Period>, DbErr> {
     let entries = log_entry::Entity::find()
-        .filter(log_entry::Column::Entity.eq(table.entity))
+        .filter(log_entry::Column::Entity.eq(table.entity.as_str()))
         .filter(log_entry::Column::Code.eq(code))
-        .filter(log_entry::Column::Action.is_in(["create", "delete", "restore"]))
+        .filter(
+            log_entry::Column::Action.is_in(
+                [
+                    ChangeAction::Create,
+                    ChangeAction::Delete,
+                    ChangeAction::Restore,
+                ]
+                .map(ChangeAction::as_str),
+            ),
+        )
         .order_by_asc(log_entry::Column::EffectiveOn)
         .order_by_asc(log_entry::Column::Id)
         .all(db)
@@ -655,7 +650,7 @@ pub async fn existence<C: ConnectionTrait>(
     let refs: Vec<&log_entry::Model> = entries.iter().collect();
     let closed = refs
         .last()
-        .filter(|e| e.action == "delete")
+        .filter(|e| e.action == ChangeAction::Delete.as_str())
         .map(|e| e.effective_on);
     Ok(crate::snapshot::existence(&refs, starts, closed))
 }
@@ -676,7 +671,7 @@ pub async fn exists_on<C: ConnectionTrait>(
 /// The first day of the change log's history (its earliest `create`), else the reference date.
 async fn history_starts_on<C: ConnectionTrait>(db: &C) -> Result<NaiveDate, DbErr> {
     let first = log_entry::Entity::find()
-        .filter(log_entry::Column::Action.eq("create"))
+        .filter(log_entry::Column::Action.eq(ChangeAction::Create.as_str()))
         .order_by_asc(log_entry::Column::EffectiveOn)
         .one(db)
         .await?;
@@ -692,7 +687,7 @@ pub async fn last_change_on<C: ConnectionTrait>(
     code: &str,
 ) -> Result<Option<NaiveDate>, DbErr> {
     let last = log_entry::Entity::find()
-        .filter(log_entry::Column::Entity.eq(table.entity))
+        .filter(log_entry::Column::Entity.eq(table.entity.as_str()))
         .filter(log_entry::Column::Code.eq(code))
         .order_by_desc(log_entry::Column::EffectiveOn)
         .one(db)

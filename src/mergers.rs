@@ -14,7 +14,9 @@ use sea_orm::{
     EntityTrait, IntoActiveModel, QueryFilter, Set,
 };
 
-use crate::change_log::{self, source, Change, ChangeContext};
+use crate::change_log::{self, Change, ChangeContext};
+// Short aliases keep each change-log call below on one line.
+use crate::change_log::{ChangeAction as Action, ChangeSource as Source};
 use crate::codes;
 use crate::entities::{organisation, trust};
 use crate::errors::{AppError, AppResult};
@@ -925,7 +927,7 @@ pub async fn create_organisations(
         allow_unlinked: request.allow_unlinked,
     };
     let on = request.effective_on.unwrap_or_else(today);
-    let ctx = ChangeContext::new(actor, source::MERGER, on);
+    let ctx = ChangeContext::new(actor, Source::Merger, on);
     let txn = writes::begin(db).await?;
     let outcome = apply_create(&*txn, &codes, &inputs, &ctx).await;
     let results = finish(txn, outcome, request.dry_run).await?;
@@ -1029,7 +1031,7 @@ async fn apply_create<C: ConnectionTrait>(
                 row.deleted_at = Set(None);
                 let site = row.update(db).await?;
                 log.push(
-                    Change::new(memberships::ORGANISATIONS.entity, code, "restore")
+                    Change::new(memberships::ORGANISATIONS.entity, code, Action::Restore)
                         .before(snapshot(old))
                         .after(snapshot(&site)),
                 );
@@ -1048,7 +1050,7 @@ async fn apply_create<C: ConnectionTrait>(
                 fill_from_ord(&mut row, org);
                 let site = row.insert(db).await?;
                 log.push(
-                    Change::new(memberships::ORGANISATIONS.entity, code, "create")
+                    Change::new(memberships::ORGANISATIONS.entity, code, Action::Create)
                         .after(snapshot(&site)),
                 );
                 (site, MergerStatus::Created)
@@ -1137,7 +1139,7 @@ pub async fn delete_organisations_on(
     effective_on: Option<NaiveDate>,
 ) -> AppResult<MergerReport> {
     let (codes, warnings) = normalise_codes(ods_codes)?;
-    let ctx = ChangeContext::new(actor, source::MERGER, effective_on.unwrap_or_else(today));
+    let ctx = ChangeContext::new(actor, Source::Merger, effective_on.unwrap_or_else(today));
     let txn = writes::begin(db).await?;
     let outcome = apply_delete(&*txn, &codes, &ctx).await;
     let results = finish(txn, outcome, dry_run).await?;
@@ -1190,7 +1192,7 @@ async fn apply_delete<C: ConnectionTrait>(
         row.deleted_at = Set(Some(ctx.recorded_at));
         let deleted = row.update(db).await?;
         log.push(
-            Change::new(memberships::ORGANISATIONS.entity, code, "delete")
+            Change::new(memberships::ORGANISATIONS.entity, code, Action::Delete)
                 .before(snapshot(&site))
                 .after(snapshot(&deleted)),
         );
@@ -1258,7 +1260,7 @@ pub async fn update_memberships(
     let update = check_update(update)?;
     let reference = ReferenceData::bundled()?;
     let on = update.effective_on.unwrap_or_else(today);
-    let ctx = ChangeContext::new(actor, source::MERGER, on);
+    let ctx = ChangeContext::new(actor, Source::Merger, on);
     let txn = writes::begin(db).await?;
     let outcome = apply_update(&*txn, &update, &reference, &ctx).await;
     let result = finish(txn, outcome, update.dry_run).await?;

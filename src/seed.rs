@@ -10,7 +10,7 @@ use chrono::NaiveDate;
 use sea_orm::{ActiveModelTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, NotSet};
 use serde::Serialize;
 
-use crate::change_log::{self, source, Change, ChangeContext};
+use crate::change_log::{self, Change, ChangeAction, ChangeContext, ChangeSource};
 use crate::entities::{
     country, integrated_care_board, local_health_board, london_borough, nhs_england_region,
     open_uk_network, organisation, paediatric_diabetes_network, paediatric_diabetes_unit, trust,
@@ -457,7 +457,8 @@ where
             continue;
         }
         changes.push(
-            Change::new(table.entity, code_of(m), "create").after(serde_json::to_value(m).ok()),
+            Change::new(table.entity, code_of(m), ChangeAction::Create)
+                .after(serde_json::to_value(m).ok()),
         );
         new.push(to_active(m.clone()));
     }
@@ -659,7 +660,7 @@ async fn apply<C: ConnectionTrait>(db: &C, plan: &SeedPlan) -> AppResult<SeedRep
         m::insert(db, edge, &rows).await?;
         report.memberships.insert(edge.table(), rows.len());
     }
-    let ctx = ChangeContext::new("seed", source::SEED, from);
+    let ctx = ChangeContext::new("seed", ChangeSource::Seed, from);
     change_log::record(db, &ctx, changes).await?;
     Ok(report)
 }

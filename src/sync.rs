@@ -17,7 +17,7 @@ use sea_orm::{
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::change_log::{self, source, Change, ChangeContext};
+use crate::change_log::{self, Change, ChangeAction, ChangeContext, ChangeSource, RecordKind};
 use crate::entities::{
     integrated_care_board, local_health_board, nhs_england_region, ord_succession, organisation,
     sync_run, trust,
@@ -132,7 +132,7 @@ pub struct SyncSuccession {
     pub ods_code: String,
     pub entity: String,
     /// `predecessor` or `successor`.
-    pub kind: String,
+    pub kind: SuccessionKind,
     pub target_code: String,
     pub effective_on: Option<NaiveDate>,
 }
@@ -179,7 +179,7 @@ pub async fn run(
     // one before it wrote and finds nothing left to do. Fetching runs concurrently; the shared
     // ORD client keeps the request rate.
     let txn = crate::writes::begin(db).await?;
-    let ctx = ChangeContext::new(opts.actor.clone(), source::ORD_SYNC, today);
+    let ctx = ChangeContext::new(opts.actor.clone(), ChangeSource::OrdSync, today);
     let mut apply = Apply::new(&*txn, today).await?;
     for (code, record) in std::mem::take(&mut records) {
         match record {
@@ -587,7 +587,7 @@ impl<'a, C: ConnectionTrait> Apply<'a, C> {
                 effective_on: on,
             });
             self.log.push(
-                Change::new(table.entity, code, "update")
+                Change::new(table.entity, code, ChangeAction::Update)
                     .field(field)
                     .before(Some(before))
                     .after(Some(after))
@@ -1007,7 +1007,7 @@ impl<'a, C: ConnectionTrait> Apply<'a, C> {
     /// Stores the successions ORD lists that we have not stored yet.
     async fn record_successions(
         &mut self,
-        entity: &'static str,
+        entity: RecordKind,
         code: &str,
         rec: &OrdOrganisation,
         on: NaiveDate,
@@ -1023,10 +1023,7 @@ impl<'a, C: ConnectionTrait> Apply<'a, C> {
             .map(|s| (s.kind, s.target_code))
             .collect();
         for s in &rec.succs {
-            let kind = match s.kind {
-                SuccessionKind::Predecessor => "predecessor",
-                SuccessionKind::Successor => "successor",
-            };
+            let kind = s.kind.as_str();
             if !known.insert((kind.to_string(), s.target_code.clone())) {
                 continue;
             }
@@ -1045,12 +1042,12 @@ impl<'a, C: ConnectionTrait> Apply<'a, C> {
             self.successions.push(SyncSuccession {
                 ods_code: code.to_string(),
                 entity: entity.to_string(),
-                kind: kind.to_string(),
+                kind: s.kind,
                 target_code: s.target_code.clone(),
                 effective_on: s.start,
             });
             self.log.push(
-                Change::new(entity, code, "update")
+                Change::new(entity, code, ChangeAction::Update)
                     .field(kind)
                     .after(Some(json!({
                         "code": s.target_code,

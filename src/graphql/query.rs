@@ -6,7 +6,8 @@ use super::limits::{list_cost, weight};
 use super::loaders::{on_day, one_on_day, snapshot, today, Wrap};
 use super::scalars::Date;
 use super::types::*;
-use crate::codes;
+use crate::change_log::{ChangeSource, RecordKind};
+use crate::codes::{GssCode, NetworkCode, OdsCode, PnCode, PzCode, RegionCode};
 use crate::directory::{self, Page};
 use crate::entities::{
     country, integrated_care_board, local_health_board, london_borough, nhs_england_region,
@@ -52,15 +53,16 @@ async fn day(ctx: &Context<'_>, as_of: Option<Date>) -> Result<(Arc<Snapshot>, D
     Ok((s, day))
 }
 
-/// One record of a kind by a normalised code, wrapped for the day.
+/// One record of a kind by its code as parsed from the argument (refused before the day is
+/// looked at), wrapped for the day.
 async fn one<M: Kind, T: Wrap<M>>(
     ctx: &Context<'_>,
-    code: Result<String, AppError>,
+    code: Result<impl AsRef<str>, AppError>,
     as_of: Option<Date>,
 ) -> Result<Option<T>> {
     let code = code?;
     let (s, day) = day(ctx, as_of).await?;
-    Ok(directory::by_code::<M>(&s, &code, day).map(|m| one_on_day(m, day)))
+    Ok(directory::by_code::<M>(&s, code.as_ref(), day).map(|m| one_on_day(m, day)))
 }
 
 /// Every record of a kind on the day, in list order.
@@ -111,7 +113,8 @@ impl QueryRoot {
         as_of: Option<Date>,
     ) -> Result<Option<Organisation>> {
         let (s, day) = day(ctx, as_of).await?;
-        Ok(directory::organisation(&s, &ods_code, day)?.map(|m| one_on_day(m, day)))
+        let code = OdsCode::parse(&ods_code)?;
+        Ok(directory::organisation(&s, &code, day).map(|m| one_on_day(m, day)))
     }
 
     /// The sites there on the day, by name.
@@ -144,7 +147,8 @@ impl QueryRoot {
         as_of: Option<Date>,
     ) -> Result<Option<Trust>> {
         let (s, day) = day(ctx, as_of).await?;
-        Ok(directory::trust(&s, &ods_code, day)?.map(|m| one_on_day(m, day)))
+        let code = OdsCode::parse(&ods_code)?;
+        Ok(directory::trust(&s, &code, day).map(|m| one_on_day(m, day)))
     }
 
     /// Trusts, by name.
@@ -175,7 +179,7 @@ impl QueryRoot {
         ods_code: String,
         as_of: Option<Date>,
     ) -> Result<Option<LocalHealthBoard>> {
-        one::<local_health_board::Model, _>(ctx, codes::ods_code(&ods_code), as_of).await
+        one::<local_health_board::Model, _>(ctx, OdsCode::parse(&ods_code), as_of).await
     }
 
     /// All Welsh Local Health Boards, by name.
@@ -195,7 +199,7 @@ impl QueryRoot {
         ods_code: String,
         as_of: Option<Date>,
     ) -> Result<Option<IntegratedCareBoard>> {
-        one::<integrated_care_board::Model, _>(ctx, codes::ods_code(&ods_code), as_of).await
+        one::<integrated_care_board::Model, _>(ctx, OdsCode::parse(&ods_code), as_of).await
     }
 
     /// All Integrated Care Boards, by name.
@@ -215,7 +219,7 @@ impl QueryRoot {
         region_code: String,
         as_of: Option<Date>,
     ) -> Result<Option<NhsEnglandRegion>> {
-        one::<nhs_england_region::Model, _>(ctx, codes::region_code(&region_code), as_of).await
+        one::<nhs_england_region::Model, _>(ctx, RegionCode::parse(&region_code), as_of).await
     }
 
     /// All NHS England regions, by name.
@@ -235,7 +239,7 @@ impl QueryRoot {
         pz_code: String,
         as_of: Option<Date>,
     ) -> Result<Option<PaediatricDiabetesUnit>> {
-        one::<paediatric_diabetes_unit::Model, _>(ctx, codes::pz_code(&pz_code), as_of).await
+        one::<paediatric_diabetes_unit::Model, _>(ctx, PzCode::parse(&pz_code), as_of).await
     }
 
     /// All Paediatric Diabetes Units, by PZ code.
@@ -255,7 +259,7 @@ impl QueryRoot {
         pn_code: String,
         as_of: Option<Date>,
     ) -> Result<Option<PaediatricDiabetesNetwork>> {
-        one::<paediatric_diabetes_network::Model, _>(ctx, codes::pn_code(&pn_code), as_of).await
+        one::<paediatric_diabetes_network::Model, _>(ctx, PnCode::parse(&pn_code), as_of).await
     }
 
     /// All paediatric diabetes networks, by PN code.
@@ -275,7 +279,7 @@ impl QueryRoot {
         code: String,
         as_of: Option<Date>,
     ) -> Result<Option<OpenUkNetwork>> {
-        one::<open_uk_network::Model, _>(ctx, codes::network_code(&code), as_of).await
+        one::<open_uk_network::Model, _>(ctx, NetworkCode::parse(&code), as_of).await
     }
 
     /// All OPEN UK networks, by name.
@@ -295,7 +299,7 @@ impl QueryRoot {
         gss_code: String,
         as_of: Option<Date>,
     ) -> Result<Option<LondonBorough>> {
-        one::<london_borough::Model, _>(ctx, codes::gss_code(&gss_code), as_of).await
+        one::<london_borough::Model, _>(ctx, GssCode::parse(&gss_code), as_of).await
     }
 
     /// All London boroughs, by name.
@@ -315,7 +319,7 @@ impl QueryRoot {
         code: String,
         as_of: Option<Date>,
     ) -> Result<Option<Country>> {
-        one::<country::Model, _>(ctx, codes::gss_code(&code), as_of).await
+        one::<country::Model, _>(ctx, GssCode::parse(&code), as_of).await
     }
 
     /// All countries, by name.
@@ -350,6 +354,14 @@ impl QueryRoot {
         offset: Option<i32>,
         #[graphql(desc = "Only entries older than this entry id (the cursor of the next page).")]
         before: Option<i32>,
+        #[graphql(
+            desc = "Only this kind of record, as an enum (`entity` as text); give one of the two."
+        )]
+        entity_kind: Option<RecordKind>,
+        #[graphql(
+            desc = "Only writes from this source, as an enum (`source` as text); give one of the two."
+        )]
+        source_kind: Option<ChangeSource>,
     ) -> Result<Vec<ChangeLogEntry>> {
         // Reads need no key, but key names are for admins only.
         let admin = ctx.data_opt::<crate::auth::BearerToken>().is_some()
@@ -358,6 +370,8 @@ impl QueryRoot {
             entity,
             code,
             source,
+            entity_kind,
+            source_kind,
         };
         let rows = directory::changes(db(ctx)?, &filter, Page { limit, offset }, before).await?;
         Ok(rows

@@ -7,7 +7,7 @@ use sea_orm::DatabaseConnection;
 use super::scalars::Date;
 use super::types::MembershipEdge;
 use crate::auth;
-use crate::change_log::source;
+use crate::change_log::ChangeSource;
 use crate::mergers::Setting;
 use crate::reorganisations::{self as reorg, Author};
 
@@ -226,7 +226,7 @@ fn setting(v: MaybeUndefined<String>) -> Setting {
 async fn caller<'a>(ctx: &'a Context<'_>) -> Result<(&'a DatabaseConnection, Author)> {
     let admin = auth::require_admin(ctx).await?;
     let db = ctx.data::<DatabaseConnection>()?;
-    Ok((db, Author::new(admin.name, source::REORGANISATION)))
+    Ok((db, Author::new(admin.name, ChangeSource::Reorganisation)))
 }
 
 /// Dated reorganisations of trusts, PDUs and ICBs. Every one needs an admin key, is

@@ -9,7 +9,7 @@ use super::scalars::Date;
 use crate::auth;
 use crate::config::OrdSettings;
 use crate::errors::AppError;
-use crate::ord::OrdClient;
+use crate::ord::{OrdClient, SuccessionKind as OrdSuccessionKind};
 use crate::sync::{self, NoProgress, SyncOptions};
 
 /// Sync mutations.
@@ -155,6 +155,8 @@ pub struct SyncSuccession {
     /// `predecessor` (the target was replaced by this record) or `successor` (the target
     /// replaced it).
     pub kind: String,
+    /// `kind` as an enum: which side of the succession the target is.
+    pub target_is: OrdSuccessionKind,
     /// Code of the other organisation.
     pub target_code: String,
     /// The day the succession took effect, when ORD says.
@@ -212,7 +214,8 @@ impl From<sync::SyncReport> for SyncReport {
                 .map(|s| SyncSuccession {
                     ods_code: s.ods_code,
                     entity: s.entity,
-                    kind: s.kind,
+                    target_is: s.kind,
+                    kind: s.kind.as_str().to_string(),
                     target_code: s.target_code,
                     effective_on: s.effective_on.map(Date),
                 })

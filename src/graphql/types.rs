@@ -8,6 +8,7 @@ use async_graphql::{Context, Enum, Interface, Object, Result, SimpleObject};
 use super::limits::{list_cost, weight};
 use super::loaders::{down, on_day, snapshot, up, Level, Wrap};
 use super::scalars::Date;
+use crate::change_log::{ChangeAction, ChangeSource, RecordKind};
 use crate::directory;
 use crate::entities::{
     country, integrated_care_board, local_health_board, london_borough, nhs_england_region,
@@ -1038,14 +1039,20 @@ pub struct ChangeLogEntry {
     pub effective_on: Date,
     /// Who made it: `seed`, `cli`, `scheduler` or an admin key's name.
     pub actor: String,
-    /// What made it: `seed`, `ord-sync`, `merger` or `reorganisation`.
+    /// What made it: `seed`, `ord-sync`, `merger`, `reorganisation` or `history`.
     pub source: String,
+    /// `source` as an enum; null for a value this version does not know.
+    pub source_kind: Option<ChangeSource>,
     /// The kind of record, e.g. `organisation`, `trust`.
     pub entity: String,
+    /// `entity` as an enum; null for a value this version does not know.
+    pub entity_kind: Option<RecordKind>,
     /// The record's natural code.
     pub code: String,
     /// `create`, `update`, `delete`, `restore`, `membership` or `succession`.
     pub action: String,
+    /// `action` as an enum; null for a value this version does not know.
+    pub action_kind: Option<ChangeAction>,
     /// The field or edge changed, when the change is about one.
     pub field: Option<String>,
     /// JSON of the state before.
@@ -1061,9 +1068,12 @@ impl From<crate::entities::change_log::Model> for ChangeLogEntry {
             recorded_at: m.recorded_at.to_rfc3339(),
             effective_on: Date(m.effective_on),
             actor: m.actor,
+            source_kind: ChangeSource::parse(&m.source),
             source: m.source,
+            entity_kind: RecordKind::parse(&m.entity),
             entity: m.entity,
             code: m.code,
+            action_kind: ChangeAction::parse(&m.action),
             action: m.action,
             field: m.field,
             before: m.before,

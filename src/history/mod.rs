@@ -16,7 +16,7 @@ use crate::reorganisations::ReorganisationReport;
 pub use events::{Event, FormatError, BUNDLED};
 
 /// The change log's source for what a history file changes.
-pub const SOURCE: &str = crate::change_log::source::HISTORY;
+pub const SOURCE: crate::change_log::ChangeSource = crate::change_log::ChangeSource::History;
 
 /// What applying a file did (or, for a dry run, would do), event by event.
 #[derive(Clone, Debug, Default)]

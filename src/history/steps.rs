@@ -7,6 +7,7 @@ use super::events::{
     TrustAcquisition, TrustRename,
 };
 use super::SOURCE;
+use crate::change_log::RecordKind;
 use crate::errors::{AppError, AppResult};
 use crate::memberships::{self, Edge};
 use crate::mergers::Setting;
@@ -110,7 +111,9 @@ fn check_closed(report: &mut ReorganisationReport, listed: &[String]) {
     let closed: Vec<&str> = report
         .records
         .iter()
-        .filter(|r| r.action == re::RecordAction::Closed && r.entity == "integrated_care_board")
+        .filter(|r| {
+            r.action == re::RecordAction::Closed && r.entity == RecordKind::IntegratedCareBoard
+        })
         .map(|r| r.code.as_str())
         .collect();
     let mut warnings: Vec<String> = listed

@@ -514,13 +514,16 @@ pub struct OrdRel {
     pub target_primary_role: Option<String>,
 }
 
-/// Direction of a succession, from this organisation's point of view.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum SuccessionKind {
-    /// The target was replaced by this organisation.
-    Predecessor,
-    /// The target replaced this organisation.
-    Successor,
+crate::change_log::stored_as_text! {
+    /// Direction of a succession, from this organisation's point of view (stored as
+    /// `ord_successions.kind`).
+    #[graphql(name = "OrdSuccessionKind")]
+    pub enum SuccessionKind {
+        /// The target was replaced by this organisation (stored as `predecessor`).
+        Predecessor = "predecessor",
+        /// The target replaced this organisation (`successor`).
+        Successor = "successor",
+    }
 }
 
 /// One succession (merger / re-coding) link.

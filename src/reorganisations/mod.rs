@@ -18,10 +18,11 @@ use sea_orm::{
 };
 use serde_json::{json, Value};
 
-use crate::change_log::{self, Change, ChangeContext};
+use crate::change_log::{self, Change, ChangeAction, ChangeContext, ChangeSource};
 use crate::entities::{change_log as log_entry, ord_succession, organisation};
 use crate::errors::{AppError, AppResult};
 use crate::memberships::{self, Edge, EntityTable};
+use crate::ord::SuccessionKind as OrdSuccessionKind;
 use crate::writes::{self, WriteTxn};
 
 pub use icbs::{
@@ -43,15 +44,15 @@ pub use trusts::{acquire_trusts, apply_acquire_trusts, apply_rename_trust, renam
 pub use trusts::{AcquireTrusts, RenameTrust};
 
 /// Who makes a reorganisation, and the change-log source it is recorded under (the GraphQL and
-/// CLI paths pass `source::REORGANISATION`; the bundled-history importer its own).
+/// CLI paths pass `ChangeSource::Reorganisation`; the bundled-history importer its own).
 #[derive(Clone, Debug)]
 pub struct Author {
     pub actor: String,
-    pub source: &'static str,
+    pub source: ChangeSource,
 }
 
 impl Author {
-    pub fn new(actor: impl Into<String>, source: &'static str) -> Self {
+    pub fn new(actor: impl Into<String>, source: ChangeSource) -> Self {
         Self {
             actor: actor.into(),
             source,
@@ -216,7 +217,7 @@ pub(crate) async fn opened<C: ConnectionTrait>(
         .and_then(Value::as_str)
         .map(String::from);
     work.log.push(
-        Change::new(table.entity, code, "create")
+        Change::new(table.entity, code, ChangeAction::Create)
             .after(after)
             .effective_on(work.on),
     );
@@ -244,7 +245,7 @@ pub(crate) async fn close_record<C: ConnectionTrait>(
 ) -> AppResult<()> {
     let on = work.on;
     work.flush(db).await?;
-    require_exists_on(db, table, code, table.entity, on).await?;
+    require_exists_on(db, table, code, table.entity.as_str(), on).await?;
     if let Some(last) = memberships::last_change_on(db, table, code).await? {
         if last > on {
             return Err(AppError::Conflict(format!(
@@ -266,7 +267,7 @@ pub(crate) async fn close_record<C: ConnectionTrait>(
         }
     }
     work.log
-        .push(Change::new(table.entity, code, "delete").effective_on(on));
+        .push(Change::new(table.entity, code, ChangeAction::Delete).effective_on(on));
     work.report.records.push(RecordChange {
         entity: table.entity,
         code: code.to_string(),
@@ -289,9 +290,9 @@ pub(crate) async fn check_attribute_date<C: ConnectionTrait>(
     on: NaiveDate,
 ) -> AppResult<()> {
     let later = log_entry::Entity::find()
-        .filter(log_entry::Column::Entity.eq(table.entity))
+        .filter(log_entry::Column::Entity.eq(table.entity.as_str()))
         .filter(log_entry::Column::Code.eq(code))
-        .filter(log_entry::Column::Action.eq("update"))
+        .filter(log_entry::Column::Action.eq(ChangeAction::Update.as_str()))
         .filter(log_entry::Column::Field.eq(field))
         .filter(log_entry::Column::EffectiveOn.gt(on))
         .one(db)
@@ -338,7 +339,7 @@ pub(crate) fn updated(
         effective_on: work.on,
     });
     work.log.push(
-        Change::new(table.entity, code, "update")
+        Change::new(table.entity, code, ChangeAction::Update)
             .field(field)
             .before(Some(logged.0))
             .after(Some(logged.1))
@@ -357,15 +358,15 @@ pub(crate) async fn record_succession<C: ConnectionTrait>(
 ) -> AppResult<()> {
     let known = ord_succession::Entity::find()
         .filter(ord_succession::Column::OdsCode.eq(successor))
-        .filter(ord_succession::Column::Kind.eq("predecessor"))
+        .filter(ord_succession::Column::Kind.eq(OrdSuccessionKind::Predecessor.as_str()))
         .filter(ord_succession::Column::TargetCode.eq(predecessor))
         .one(db)
         .await?;
     if known.is_none() {
         ord_succession::ActiveModel {
             ods_code: Set(successor.to_string()),
-            entity: Set(table.entity.to_string()),
-            kind: Set("predecessor".into()),
+            entity: Set(table.entity.as_str().to_string()),
+            kind: Set(OrdSuccessionKind::Predecessor.as_str().to_string()),
             target_code: Set(predecessor.to_string()),
             target_primary_role: Set(None),
             effective_on: Set(Some(work.on)),
@@ -376,7 +377,7 @@ pub(crate) async fn record_succession<C: ConnectionTrait>(
         .await?;
     }
     work.log.push(
-        Change::new(table.entity, successor, "succession")
+        Change::new(table.entity, successor, ChangeAction::Succession)
             .field("predecessor")
             .after(Some(json!({"code": predecessor, "kind": kind.as_str()})))
             .effective_on(work.on),

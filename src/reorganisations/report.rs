@@ -2,6 +2,7 @@
 //! moved, successions recorded and warnings. Reports of operations applied together merge.
 use chrono::NaiveDate;
 
+use crate::change_log::RecordKind;
 use crate::memberships::Edge;
 
 /// How one record changed.
@@ -29,8 +30,8 @@ impl RecordAction {
 /// One record opened, closed or updated.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RecordChange {
-    /// Entity kind as the change log names it (`trust`, `paediatric_diabetes_unit`, ...).
-    pub entity: &'static str,
+    /// The kind of record (`trust`, `paediatric_diabetes_unit`, ...).
+    pub entity: RecordKind,
     pub code: String,
     pub action: RecordAction,
     /// The attribute, for updates.
@@ -44,8 +45,8 @@ pub struct RecordChange {
 /// `from` until the day before).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MembershipMove {
-    /// Entity kind of the child (`organisation` for sites).
-    pub entity: &'static str,
+    /// The kind of the child (`organisation` for sites).
+    pub entity: RecordKind,
     /// Code of the child (the site's ODS code, a PDU's PZ code, an ICB's ODS code).
     pub code: String,
     pub edge: Edge,
@@ -77,7 +78,7 @@ impl SuccessionKind {
 /// One succession recorded: `successor` takes over from `predecessor` on `effective_on`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SuccessionRecord {
-    pub entity: &'static str,
+    pub entity: RecordKind,
     pub predecessor: String,
     pub successor: String,
     pub kind: SuccessionKind,

@@ -18,6 +18,7 @@ use axum::routing::get;
 use axum::Router;
 use serde::Serialize;
 
+use crate::codes::OdsCode;
 use crate::directory::{self, OrganisationFilter, Page, TrustFilter};
 use crate::entities::{
     country, integrated_care_board, local_health_board, london_borough, nhs_england_region,
@@ -345,7 +346,7 @@ async fn organisations_with_units(State(st): St, h: HeaderMap, uri: Uri) -> Resp
 #[utoipa::path(get, path = "/v1/organisations/{ods_code}/", tag = "organisations", description = "One site with its parents.", params(("ods_code" = String, Path, description = "ODS code of the site", example = "RGT01"), openapi::AsOfQuery), responses((status = 200, description = "One site with its parents", body = Org), (status = 400, description = "A malformed parameter", body = Detail), (status = 404, description = "No such record on that day, or no such route", body = Detail), (status = 429, description = "Too many requests from this client (see `Retry-After`); the budget is shared with /graphql", body = Detail)))]
 async fn organisation_one(State(st): St, Code(code): Code, h: HeaderMap, uri: Uri) -> Response {
     answer(&st, &h, &uri, |s, day, _| {
-        let m = directory::organisation(s, &code, day)?
+        let m = directory::organisation(s, &OdsCode::parse(&code)?, day)
             .ok_or_else(|| not_found("organisation", &code))?;
         Ok(map::org(s, &m, day))
     })
@@ -366,8 +367,8 @@ async fn organisation_snapshot(
             .date("date", "Invalid date format. Use YYYY-MM-DD.")?
             .unwrap_or(day);
         let date = directory::day(s, Some(date), day)?;
-        let (m, predecessor) =
-            directory::site_on_or_predecessor(s, &code, date)?.ok_or_else(|| {
+        let (m, predecessor) = directory::site_on_or_predecessor(s, &OdsCode::parse(&code)?, date)
+            .ok_or_else(|| {
                 RestError::NotFound(format!(
                     "No organisation {} (or predecessor) on {date}.",
                     code.chars().take(16).collect::<String>()
@@ -404,7 +405,8 @@ async fn trusts(State(st): St, h: HeaderMap, uri: Uri) -> Response {
 #[utoipa::path(get, path = "/v1/trusts/{ods_code}/", tag = "trusts", description = "One trust with its sites.", params(("ods_code" = String, Path, description = "ODS code of the trust", example = "RGT"), openapi::AsOfQuery), responses((status = 200, description = "One trust with its sites", body = TrustWithSites), (status = 400, description = "A malformed parameter", body = Detail), (status = 404, description = "No such record on that day, or no such route", body = Detail), (status = 429, description = "Too many requests from this client (see `Retry-After`); the budget is shared with /graphql", body = Detail)))]
 async fn trust_one(State(st): St, Code(code): Code, h: HeaderMap, uri: Uri) -> Response {
     answer(&st, &h, &uri, |s, day, _| {
-        let t = directory::trust(s, &code, day)?.ok_or_else(|| not_found("trust", &code))?;
+        let t = directory::trust(s, &OdsCode::parse(&code)?, day)
+            .ok_or_else(|| not_found("trust", &code))?;
         Ok(map::trust_with_sites(s, &t, day))
     })
     .await
@@ -596,9 +598,9 @@ fn one_unit(
     code: &str,
     day: Day,
 ) -> RestResult<Arc<paediatric_diabetes_unit::Model>> {
-    let pz = crate::codes::pz_code(code)?;
-    directory::by_code::<paediatric_diabetes_unit::Model>(s, &pz, day)
-        .ok_or_else(|| not_found("paediatric diabetes unit", &pz))
+    let pz = crate::codes::PzCode::parse(code)?;
+    directory::by_code::<paediatric_diabetes_unit::Model>(s, pz.as_str(), day)
+        .ok_or_else(|| not_found("paediatric diabetes unit", pz.as_str()))
 }
 
 /// `GET /paediatric_diabetes_units/`: every unit with its sites, lead site and parent.
@@ -671,7 +673,7 @@ async fn units_organisations(State(st): St, h: HeaderMap, uri: Uri) -> Response 
 #[utoipa::path(get, path = "/v1/paediatric_diabetes_units/sibling-organisations/{ods_code}/", tag = "paediatric_diabetes_units", description = "The unit of a site with all its sites and their parents (`[]` when the site has no unit).", params(("ods_code" = String, Path, description = "ODS code of the site", example = "RGT01"), openapi::AsOfQuery), responses((status = 200, description = "The unit of a site with all its sites and their parents (`[]` when the site has no unit)", body = Vec<PduSiblings>), (status = 400, description = "A malformed parameter", body = Detail), (status = 404, description = "No such record on that day, or no such route", body = Detail), (status = 429, description = "Too many requests from this client (see `Retry-After`); the budget is shared with /graphql", body = Detail)))]
 async fn unit_siblings(State(st): St, Code(code): Code, h: HeaderMap, uri: Uri) -> Response {
     answer(&st, &h, &uri, |s, day, _| {
-        let found = directory::pdu_siblings(s, &code, day)?
+        let found = directory::pdu_siblings(s, &OdsCode::parse(&code)?, day)
             .ok_or_else(|| not_found("organisation", &code))?;
         Ok(found
             .into_iter()

@@ -14,12 +14,14 @@ use serde_json::Value;
 use super::{
     DataVersion, Day, EdgeIndex, Kind, Membership, Period, Record, Snapshot, Succession, Table,
 };
+use crate::change_log::{ChangeAction, RecordKind};
 use crate::entities::{
     change_log, country, integrated_care_board, local_health_board, london_borough,
     nhs_england_region, open_uk_network, ord_succession, organisation, paediatric_diabetes_network,
     paediatric_diabetes_unit, trust,
 };
 use crate::memberships::{self, Edge};
+use crate::ord::SuccessionKind;
 
 /// Everything a snapshot is built from, as read from the database.
 #[derive(Clone, Debug, Default)]
@@ -136,7 +138,7 @@ fn table<M: Kind>(
         .into_iter()
         .map(|model| {
             let code = model.code().to_string();
-            let log = logs.get(&(M::TABLE.entity, code.as_str()));
+            let log = logs.get(&(M::TABLE.entity.as_str(), code.as_str()));
             let entries: &[&change_log::Model] = log.map(|l| l.entries.as_slice()).unwrap_or(&[]);
             let existence = existence(entries, starts, deleted_now(&model));
             let first_day = existence.first().map(|p| p.from).unwrap_or(starts);
@@ -161,9 +163,11 @@ pub(crate) fn existence(
     let mut periods: Vec<Period> = Vec::new();
     let mut open: Option<Day> = None;
     for e in entries {
-        match e.action.as_str() {
-            "create" | "restore" if open.is_none() => open = Some(e.effective_on),
-            "delete" => {
+        match ChangeAction::parse(&e.action) {
+            Some(ChangeAction::Create | ChangeAction::Restore) if open.is_none() => {
+                open = Some(e.effective_on)
+            }
+            Some(ChangeAction::Delete) => {
                 if let Some(from) = open.take() {
                     periods.push(Period {
                         from,
@@ -209,11 +213,11 @@ fn versions<M: Kind>(
     let mut latest_day: Option<Day> = None;
     let mut latest = Arc::new(current);
     for e in entries.iter().rev() {
-        let undo: Vec<(String, Value)> = match (e.action.as_str(), &e.field) {
-            ("update", Some(field)) if state.contains_key(field) => {
+        let undo: Vec<(String, Value)> = match (ChangeAction::parse(&e.action), &e.field) {
+            (Some(ChangeAction::Update), Some(field)) if state.contains_key(field) => {
                 vec![(field.clone(), parse(&e.before).unwrap_or(Value::Null))]
             }
-            ("restore", _) => match parse(&e.before) {
+            (Some(ChangeAction::Restore), _) => match parse(&e.before) {
                 Some(Value::Object(before)) => before
                     .into_iter()
                     .filter(|(k, _)| state.contains_key(k) && k != "deleted_at")
@@ -252,15 +256,20 @@ impl Snapshot {
         let history_starts_on = rows
             .change_log
             .iter()
-            .filter(|e| e.action == "create")
+            .filter(|e| e.action == ChangeAction::Create.as_str())
             .map(|e| e.effective_on)
             .min()
             .unwrap_or_else(crate::seed::reference_date);
         let mut logs: HashMap<(&str, &str), RecordLog<'_>> = HashMap::new();
         for e in &rows.change_log {
             if matches!(
-                e.action.as_str(),
-                "create" | "delete" | "restore" | "update"
+                ChangeAction::parse(&e.action),
+                Some(
+                    ChangeAction::Create
+                        | ChangeAction::Delete
+                        | ChangeAction::Restore
+                        | ChangeAction::Update
+                )
             ) {
                 logs.entry((e.entity.as_str(), e.code.as_str()))
                     .or_default()
@@ -353,16 +362,21 @@ impl Snapshot {
 /// closed from that day (otherwise `existence` would read it as restored without an entry).
 fn closed_in_log(
     logs: &HashMap<(&str, &str), RecordLog<'_>>,
-    entity: &str,
+    entity: RecordKind,
     code: &str,
 ) -> Option<Day> {
     let last = logs
-        .get(&(entity, code))?
+        .get(&(entity.as_str(), code))?
         .entries
         .iter()
         .rev()
-        .find(|e| matches!(e.action.as_str(), "create" | "delete" | "restore"))?;
-    (last.action == "delete").then_some(last.effective_on)
+        .find(|e| {
+            matches!(
+                ChangeAction::parse(&e.action),
+                Some(ChangeAction::Create | ChangeAction::Delete | ChangeAction::Restore)
+            )
+        })?;
+    (last.action == ChangeAction::Delete.as_str()).then_some(last.effective_on)
 }
 
 /// For kinds that are never deleted.
@@ -377,8 +391,13 @@ fn deletion_day(
     code: &str,
     marked: DateTime<Utc>,
 ) -> Day {
-    logs.get(&(memberships::ORGANISATIONS.entity, code))
-        .and_then(|l| l.entries.iter().rev().find(|e| e.action == "delete"))
+    logs.get(&(memberships::ORGANISATIONS.entity.as_str(), code))
+        .and_then(|l| {
+            l.entries
+                .iter()
+                .rev()
+                .find(|e| e.action == ChangeAction::Delete.as_str())
+        })
         .map(|e| e.effective_on)
         .unwrap_or_else(|| marked.date_naive())
 }
@@ -399,12 +418,12 @@ fn successions(rows: &[ord_succession::Model]) -> (Links, Links) {
         }
     };
     for s in rows {
-        match s.kind.as_str() {
-            "predecessor" => {
+        match SuccessionKind::parse(&s.kind) {
+            Some(SuccessionKind::Predecessor) => {
                 add(&mut pred, &s.ods_code, &s.target_code, s.effective_on);
                 add(&mut succ, &s.target_code, &s.ods_code, s.effective_on);
             }
-            "successor" => {
+            Some(SuccessionKind::Successor) => {
                 add(&mut succ, &s.ods_code, &s.target_code, s.effective_on);
                 add(&mut pred, &s.target_code, &s.ods_code, s.effective_on);
             }

@@ -3,6 +3,7 @@
 use serde_json::Value;
 
 use super::{Day, Kind, Snapshot, Table};
+use crate::change_log::RecordKind;
 use crate::memberships::Edge;
 
 /// The kind of a difference.
@@ -19,8 +20,8 @@ pub enum DifferenceKind {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Difference {
     pub kind: DifferenceKind,
-    /// Entity kind as the change log names it, e.g. `organisation`.
-    pub entity: &'static str,
+    /// The kind of record.
+    pub entity: RecordKind,
     pub code: String,
     /// The attribute or edge (the parent's entity kind) for updates and moves.
     pub field: Option<String>,
@@ -122,7 +123,13 @@ pub fn between(s: &Snapshot, from: Day, to: Day) -> Vec<Difference> {
         }
     }
     out.sort_by(|a, b| {
-        (a.entity, &a.code, a.kind, &a.field).cmp(&(b.entity, &b.code, b.kind, &b.field))
+        // By the stored name, as the order is documented.
+        (a.entity.as_str(), &a.code, a.kind, &a.field).cmp(&(
+            b.entity.as_str(),
+            &b.code,
+            b.kind,
+            &b.field,
+        ))
     });
     out
 }

@@ -20,6 +20,7 @@ pub(crate) use build::existence;
 pub use build::{load_rows, Rows};
 pub use store::{SnapshotHealth, SnapshotStore};
 
+use crate::change_log::RecordKind;
 use crate::entities::{
     country, integrated_care_board, local_health_board, london_borough, nhs_england_region,
     open_uk_network, organisation, paediatric_diabetes_network, paediatric_diabetes_unit, trust,
@@ -521,27 +522,18 @@ impl Snapshot {
             Some((m.code().to_string(), m.name().map(String::from)))
         }
         match table.entity {
-            e if e == memberships::ORGANISATIONS.entity => of(&self.organisations, id, day),
-            e if e == memberships::TRUSTS.entity => of(&self.trusts, id, day),
-            e if e == memberships::LOCAL_HEALTH_BOARDS.entity => {
-                of(&self.local_health_boards, id, day)
-            }
-            e if e == memberships::INTEGRATED_CARE_BOARDS.entity => {
-                of(&self.integrated_care_boards, id, day)
-            }
-            e if e == memberships::NHS_ENGLAND_REGIONS.entity => {
-                of(&self.nhs_england_regions, id, day)
-            }
-            e if e == memberships::PAEDIATRIC_DIABETES_UNITS.entity => {
-                of(&self.paediatric_diabetes_units, id, day)
-            }
-            e if e == memberships::PAEDIATRIC_DIABETES_NETWORKS.entity => {
+            RecordKind::Organisation => of(&self.organisations, id, day),
+            RecordKind::Trust => of(&self.trusts, id, day),
+            RecordKind::LocalHealthBoard => of(&self.local_health_boards, id, day),
+            RecordKind::IntegratedCareBoard => of(&self.integrated_care_boards, id, day),
+            RecordKind::NhsEnglandRegion => of(&self.nhs_england_regions, id, day),
+            RecordKind::PaediatricDiabetesUnit => of(&self.paediatric_diabetes_units, id, day),
+            RecordKind::PaediatricDiabetesNetwork => {
                 of(&self.paediatric_diabetes_networks, id, day)
             }
-            e if e == memberships::OPEN_UK_NETWORKS.entity => of(&self.open_uk_networks, id, day),
-            e if e == memberships::LONDON_BOROUGHS.entity => of(&self.london_boroughs, id, day),
-            e if e == memberships::COUNTRIES.entity => of(&self.countries, id, day),
-            _ => None,
+            RecordKind::OpenUkNetwork => of(&self.open_uk_networks, id, day),
+            RecordKind::LondonBorough => of(&self.london_boroughs, id, day),
+            RecordKind::Country => of(&self.countries, id, day),
         }
     }
 }

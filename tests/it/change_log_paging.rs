@@ -149,3 +149,38 @@ async fn change_log_filters_refuse_unknown_values() {
     assert_eq!(d["changeLog"][0]["source"], "seed");
     assert_eq!(d["changeLog"][0]["entity"], "trust");
 }
+
+/// The enum alternatives filter like the text ones and read back as enums; an unknown enum
+/// value fails validation, and giving the text and the enum of one filter is refused.
+#[tokio::test]
+async fn change_log_takes_and_gives_enums_too() {
+    let t = TestDb::seeded().await;
+    let schema = t.schema();
+    let d = data(
+        gql(
+            &schema,
+            "{ changeLog(sourceKind: SEED, entityKind: TRUST, limit: 1) \
+             { source sourceKind entity entityKind action actionKind } }",
+        )
+        .await,
+    );
+    let entry = &d["changeLog"][0];
+    assert_eq!(entry["source"], "seed", "{d}");
+    assert_eq!(entry["sourceKind"], "SEED", "{d}");
+    assert_eq!(entry["entity"], "trust", "{d}");
+    assert_eq!(entry["entityKind"], "TRUST", "{d}");
+    assert_eq!(entry["action"], "create", "{d}");
+    assert_eq!(entry["actionKind"], "CREATE", "{d}");
+    for q in [
+        "{ changeLog(sourceKind: ORD_SYNCH) { id } }",
+        r#"{ changeLog(source: "seed", sourceKind: SEED) { id } }"#,
+        r#"{ changeLog(entity: "trust", entityKind: TRUST) { id } }"#,
+    ] {
+        let resp = gql(&schema, q).await;
+        assert_eq!(
+            error_code(&resp).as_deref(),
+            Some("BAD_USER_INPUT"),
+            "{q}: {resp}"
+        );
+    }
+}

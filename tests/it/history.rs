@@ -99,7 +99,12 @@ async fn the_bundled_history_reproduces_the_validator_figures() {
     let mut moves: BTreeMap<&str, usize> = BTreeMap::new();
     for e in &report.events {
         // Sites' moves only (a new board's region and a new unit's network are moves too).
-        for m in e.report.moves.iter().filter(|m| m.entity == "organisation") {
+        for m in e
+            .report
+            .moves
+            .iter()
+            .filter(|m| m.entity == nhs_organisations::change_log::RecordKind::Organisation)
+        {
             *moves.entry(m.edge.name()).or_default() += 1;
         }
     }

@@ -703,7 +703,10 @@ async fn operations_compose_in_one_transaction() {
     use nhs_organisations::reorganisations::{self as reorg, Author};
     let e = env().await;
     let day = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
-    let author = Author::new("importer", "history");
+    let author = Author::new(
+        "importer",
+        nhs_organisations::change_log::ChangeSource::History,
+    );
     let txn = nhs_organisations::writes::begin(&e.t.db).await.unwrap();
     let merge = reorg::MergeUnits {
         predecessor_pz_codes: vec!["PZ125".into(), "PZ216".into()],

@@ -40,7 +40,7 @@ async fn move_site(db: &DatabaseConnection, site: &str, trust_code: &str, on: Na
     .await
     .expect("set parent")
     .expect("a move");
-    let ctx = ChangeContext::new("test", change_log::source::MERGER, on);
+    let ctx = ChangeContext::new("test", change_log::ChangeSource::Merger, on);
     change_log::record(db, &ctx, vec![change])
         .await
         .expect("log");
@@ -57,11 +57,15 @@ async fn rename_trust(t: &TestDb, code: &str, name: &str, on: NaiveDate) {
     let mut am: trust::ActiveModel = row.into();
     am.name = Set(name.to_string());
     am.update(&t.db).await.expect("rename");
-    let ctx = ChangeContext::new("test", change_log::source::ORD_SYNC, on);
-    let change = Change::new(memberships::TRUSTS.entity, code, "update")
-        .field("name")
-        .before(Some(json!(before)))
-        .after(Some(json!(name)));
+    let ctx = ChangeContext::new("test", change_log::ChangeSource::OrdSync, on);
+    let change = Change::new(
+        memberships::TRUSTS.entity,
+        code,
+        change_log::ChangeAction::Update,
+    )
+    .field("name")
+    .before(Some(json!(before)))
+    .after(Some(json!(name)));
     change_log::record(&t.db, &ctx, vec![change])
         .await
         .expect("log");

@@ -197,7 +197,7 @@ fn days_ago(n: i64) -> NaiveDate {
 const REPORT: &str = "dryRun since listed untracked fetched skippedDeleted notFound \
     changes { odsCode entity field before after effectiveOn } \
     moves { odsCode before after effectiveOn } closures { odsCode entity closedOn } \
-    successions { odsCode entity kind targetCode effectiveOn } warnings";
+    successions { odsCode entity kind targetIs targetCode effectiveOn } warnings";
 
 struct Env {
     db: TestDb,
@@ -829,6 +829,7 @@ async fn untracked_codes_are_counted_and_never_fetched_or_created() {
     let successions = report["successions"].as_array().expect("successions");
     assert!(successions.iter().any(|s| s["odsCode"] == "RVV01"
         && s["kind"] == "predecessor"
+        && s["targetIs"] == "PREDECESSOR"
         && s["targetCode"] == "RPF01"));
     assert_eq!(
         count(&env.db.db, "SELECT COUNT(*) FROM ord_successions").await,
