@@ -345,7 +345,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     server.validate().map_err(|e| anyhow!(e))?;
     // One ORD client for the process: the mutation and the schedule share its rate limit.
     let ord = ord.client().map_err(|e| anyhow!(e))?;
-    let every = server.schedule().map_err(|e| anyhow!(e))?;
+    // A bad SYNC_EVERY is refused before the database is touched.
+    server.schedule().map_err(|e| anyhow!(e))?;
     let url = &database.database_url;
     if let Some(path) = db::sqlite_path(url).filter(|p| !p.exists()) {
         tracing::warn!(
@@ -359,18 +360,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(report) = db::prepare(&conn).await? {
         tracing::info!(?report.inserted, "seeded an empty database");
     }
-    match every {
-        Some(every) => {
-            tracing::info!(every_secs = every.as_secs(), "ORD sync schedule on");
-            sync::spawn_schedule(conn.clone(), ord.clone(), every);
-        }
-        None => tracing::info!("ORD sync schedule off (set SYNC_EVERY to turn it on)"),
-    }
-    let state = http::AppState::new(conn, Some(ord), &server.limits);
-    // Build the read model before listening, then follow other processes' writes.
-    state.store.refresh().await?;
-    let poll = std::time::Duration::from_millis(server.snapshot_poll_ms.max(50));
-    state.store.spawn_watch(poll);
+    // Built before listening, as the tests build it.
+    let state = http::AppState::start(conn, Some(ord), &server).await?;
     http::serve(state, &server).await?;
     Ok(())
 }

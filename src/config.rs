@@ -181,6 +181,11 @@ impl ServerSettings {
         }
     }
 
+    /// How often the snapshot looks for other processes' writes (at least every 50 ms).
+    pub fn snapshot_poll(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.snapshot_poll_ms.max(50))
+    }
+
     pub fn cors_origin_list(&self) -> Vec<String> {
         self.cors_origins
             .split(',')

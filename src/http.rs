@@ -28,7 +28,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 
 use crate::config::{QueryLimits, ServerSettings};
-use crate::errors::{ErrorCode, RequestId};
+use crate::errors::{AppError, AppResult, ErrorCode, RequestId};
 use crate::graphql::loaders::{Pinned, Today};
 use crate::graphql::AppSchema;
 use crate::ord::OrdClient;
@@ -50,6 +50,29 @@ impl AppState {
         let store = SnapshotStore::new(db.clone());
         let schema = crate::graphql::build_schema_over(store.clone(), db.clone(), ord, limits);
         Self { schema, db, store }
+    }
+
+    /// The app as `serve` runs it over a migrated database (and as the tests build it): the
+    /// settings' query limits, the ORD schedule when `SYNC_EVERY` is set, the read model built
+    /// before the first request, and a watcher following other processes' writes.
+    pub async fn start(
+        db: DatabaseConnection,
+        ord: Option<OrdClient>,
+        settings: &ServerSettings,
+    ) -> AppResult<Self> {
+        let every = settings.schedule().map_err(AppError::BadUserInput)?;
+        match (every, &ord) {
+            (Some(every), Some(ord)) => {
+                tracing::info!(every_secs = every.as_secs(), "ORD sync schedule on");
+                crate::sync::spawn_schedule(db.clone(), ord.clone(), every);
+            }
+            (Some(_), None) => tracing::warn!("SYNC_EVERY is set, but there is no ORD client"),
+            (None, _) => tracing::info!("ORD sync schedule off (set SYNC_EVERY to turn it on)"),
+        }
+        let state = Self::new(db, ord, &settings.limits);
+        state.store.refresh().await?;
+        state.store.spawn_watch(settings.snapshot_poll());
+        Ok(state)
     }
 }
 

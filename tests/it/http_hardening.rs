@@ -4,17 +4,11 @@ use crate::common;
 
 use std::time::{Duration, Instant};
 
-use common::{raw_http, raw_status, serve_with, TestDb};
+use common::{raw_http, raw_status, serve_with, settings, TestDb};
 use nhs_organisations::config::ServerSettings;
 use serde_json::{json, Value};
 
 const QUERY: &str = "{ countries { code } }";
-
-fn settings() -> ServerSettings {
-    let mut s = ServerSettings::default_from_env();
-    s.rate_limit_rps = 0;
-    s
-}
 
 async fn post(client: &reqwest::Client, base: &str, body: &Value) -> reqwest::Response {
     client
