@@ -78,13 +78,17 @@ pub struct ServerSettings {
     #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 256)]
     pub max_connections: usize,
     /// Seconds to wait for a free database connection before failing the request.
-    #[arg(long, env = "DB_ACQUIRE_TIMEOUT_SECS", default_value_t = 3)]
+    #[arg(long, env = "DB_ACQUIRE_TIMEOUT_SECS", default_value_t = crate::db::DEFAULT_ACQUIRE_TIMEOUT.as_secs())]
     pub db_acquire_timeout_secs: u64,
     /// Memory for cached query responses, in MiB (`0` turns the cache off).
     #[arg(long, env = "RESPONSE_CACHE_MB", default_value_t = 64)]
     pub response_cache_mb: u64,
     /// How often to look for writes by other processes, in milliseconds.
-    #[arg(long, env = "SNAPSHOT_POLL_MS", default_value_t = 400)]
+    #[arg(
+        long,
+        env = "SNAPSHOT_POLL_MS",
+        default_value_t = crate::snapshot::store::DEFAULT_POLL.as_millis() as u64
+    )]
     pub snapshot_poll_ms: u64,
     /// Run the ORD sync inside `serve` this often, e.g. `24h`, `90m`, `1d12h` (off when unset).
     #[arg(long, env = "SYNC_EVERY")]
@@ -97,39 +101,44 @@ pub struct ServerSettings {
 #[derive(Args, Clone, Debug, PartialEq, Eq)]
 pub struct QueryLimits {
     /// Deepest field nesting, `__typename` included (the standard introspection query needs 15).
-    #[arg(long, env = "GRAPHQL_MAX_DEPTH", default_value_t = 15)]
+    #[arg(long, env = "GRAPHQL_MAX_DEPTH", default_value_t = QueryLimits::DEFAULT.max_depth)]
     pub max_depth: usize,
     /// Largest estimated cost: about the number of values a response may hold.
-    #[arg(long, env = "GRAPHQL_MAX_COMPLEXITY", default_value_t = 100_000)]
+    #[arg(long, env = "GRAPHQL_MAX_COMPLEXITY", default_value_t = QueryLimits::DEFAULT.max_complexity)]
     pub max_complexity: usize,
     /// Most aliased fields in one document (fragments counted where they are used).
-    #[arg(long, env = "GRAPHQL_MAX_ALIASES", default_value_t = 50)]
+    #[arg(long, env = "GRAPHQL_MAX_ALIASES", default_value_t = QueryLimits::DEFAULT.max_aliases)]
     pub max_aliases: usize,
     /// Most top-level fields in one document.
-    #[arg(long, env = "GRAPHQL_MAX_ROOT_FIELDS", default_value_t = 30)]
+    #[arg(long, env = "GRAPHQL_MAX_ROOT_FIELDS", default_value_t = QueryLimits::DEFAULT.max_root_fields)]
     pub max_root_fields: usize,
     /// Most selections in one document (fragments counted where they are used).
-    #[arg(long, env = "GRAPHQL_MAX_FIELDS", default_value_t = 1_000)]
+    #[arg(long, env = "GRAPHQL_MAX_FIELDS", default_value_t = QueryLimits::DEFAULT.max_fields)]
     pub max_fields: usize,
     /// Deepest nesting of selection sets and fragments while parsing.
-    #[arg(long, env = "GRAPHQL_MAX_RECURSION", default_value_t = 32)]
+    #[arg(long, env = "GRAPHQL_MAX_RECURSION", default_value_t = QueryLimits::DEFAULT.max_recursion)]
     pub max_recursion: usize,
     /// Most directives on one field.
-    #[arg(long, env = "GRAPHQL_MAX_DIRECTIVES", default_value_t = 5)]
+    #[arg(long, env = "GRAPHQL_MAX_DIRECTIVES", default_value_t = QueryLimits::DEFAULT.max_directives)]
     pub max_directives: usize,
+}
+
+impl QueryLimits {
+    /// The defaults of the flags and variables above (docs/operating.md lists them).
+    pub const DEFAULT: QueryLimits = QueryLimits {
+        max_depth: 15,
+        max_complexity: 100_000,
+        max_aliases: 50,
+        max_root_fields: 30,
+        max_fields: 1_000,
+        max_recursion: 32,
+        max_directives: 5,
+    };
 }
 
 impl Default for QueryLimits {
     fn default() -> Self {
-        Self {
-            max_depth: 15,
-            max_complexity: 100_000,
-            max_aliases: 50,
-            max_root_fields: 30,
-            max_fields: 1_000,
-            max_recursion: 32,
-            max_directives: 5,
-        }
+        Self::DEFAULT
     }
 }
 
@@ -200,7 +209,7 @@ impl ServerSettings {
 #[derive(Args, Clone, Debug)]
 pub struct OrdSettings {
     /// Root of the ORD API (tests point it at a mock).
-    #[arg(long, env = "ORD_BASE_URL", default_value = DEFAULT_ORD_BASE_URL)]
+    #[arg(long, env = "ORD_BASE_URL", default_value = crate::ord::DEFAULT_BASE_URL)]
     pub ord_base_url: String,
     /// Most requests per second sent to ORD, across the whole process.
     #[arg(long, env = "ORD_MAX_RPS", default_value_t = 5)]
@@ -212,9 +221,6 @@ pub struct OrdSettings {
     #[arg(long, env = "ORD_RETRY_BUDGET_SECS", default_value_t = 60.0)]
     pub ord_retry_budget_secs: f64,
 }
-
-/// ORD's production root (the contract's default for `ORD_BASE_URL`).
-pub const DEFAULT_ORD_BASE_URL: &str = "https://directory.spineservices.nhs.uk/ORD/2-0-0";
 
 impl OrdSettings {
     /// The settings from the environment, then defaults (for code that has no command line).
@@ -318,5 +324,40 @@ mod tests {
         }
         let parsed = <Only as clap::Parser>::parse_from(["x"]).limits;
         assert_eq!(parsed, QueryLimits::default());
+    }
+
+    /// Every default in the docs' tables of variables is the one the command line has.
+    #[test]
+    fn documented_defaults_are_the_defaults() {
+        #[derive(clap::Parser)]
+        struct All {
+            #[command(flatten)]
+            database: DatabaseSettings,
+            #[command(flatten)]
+            server: ServerSettings,
+            #[command(flatten)]
+            ord: OrdSettings,
+        }
+        let docs: String = ["operating.md", "sync.md", "api.md"]
+            .iter()
+            .map(|f| {
+                let path = format!("{}/docs/{f}", env!("CARGO_MANIFEST_DIR"));
+                std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+            })
+            .collect();
+        let mut checked = 0;
+        for arg in <All as clap::CommandFactory>::command().get_arguments() {
+            let (Some(var), [default]) = (arg.get_env(), arg.get_default_values()) else {
+                continue;
+            };
+            let var = var.to_string_lossy();
+            let row = format!("| `{var}` | `");
+            for line in docs.lines().filter(|l| l.starts_with(&row)) {
+                let documented = line[row.len()..].split('`').next().unwrap_or_default();
+                assert_eq!(documented, default.to_string_lossy(), "{var}");
+                checked += 1;
+            }
+        }
+        assert!(checked >= 20, "only {checked} documented defaults found");
     }
 }

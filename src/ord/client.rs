@@ -13,8 +13,8 @@ use tokio::time::Instant;
 use super::model::{normalise_code, parse_organisation_at, parse_sync_at, OrdOrganisation};
 use super::OrdError;
 
-/// Production base URL of ORD 2-0-0.
-pub const DEFAULT_BASE_URL: &str = "https://directory.spineservices.nhs.uk/ORD/2-0-0/";
+/// Production base URL of ORD 2-0-0 (also the default of `ORD_BASE_URL`).
+pub const DEFAULT_BASE_URL: &str = "https://directory.spineservices.nhs.uk/ORD/2-0-0";
 
 /// User-Agent sent by default, so ODS can see who is calling.
 pub const DEFAULT_USER_AGENT: &str = concat!(
