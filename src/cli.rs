@@ -290,9 +290,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match command {
         Command::Schema => print!("{}", graphql::sdl()),
         Command::Openapi => print!("{}", crate::rest::openapi::json()),
-        Command::Migrate(database) => migrate(&database.database_url).await?,
+        Command::Migrate(database) => migrate(database.database_url.expose()).await?,
         Command::Seed(database) => {
-            let conn = db::open(&database.database_url).await?;
+            let conn = db::open(database.database_url.expose()).await?;
             let report = seed::seed(&conn).await?;
             for w in &report.warnings {
                 tracing::debug!("seed rule: {w}");
@@ -309,7 +309,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }) => {
             let text = std::fs::read_to_string(&file)
                 .map_err(|e| anyhow!("cannot read {}: {e}", file.display()))?;
-            let conn = db::open(&database.database_url).await?;
+            let conn = db::open(database.database_url.expose()).await?;
             let report = history::apply_file(&conn, &text, dry_run, CLI_ACTOR).await?;
             print!("{report}");
         }
@@ -345,9 +345,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     server.validate().map_err(|e| anyhow!(e))?;
     // One ORD client for the process: the mutation and the schedule share its rate limit.
     let ord = ord.client().map_err(|e| anyhow!(e))?;
-    // A bad SYNC_EVERY is refused before the database is touched.
-    server.schedule().map_err(|e| anyhow!(e))?;
-    let url = &database.database_url;
+    // Display hides the password.
+    tracing::debug!(database = %database.database_url, "opening the database");
+    let url = database.database_url.expose();
     if let Some(path) = db::sqlite_path(url).filter(|p| !p.exists()) {
         tracing::warn!(
             path = %path.display(),
@@ -369,7 +369,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 /// `sync`: a progress bar only for a person watching (never in pipes, logs or with --json).
 async fn run_sync(args: SyncArgs) -> anyhow::Result<()> {
     let ord = args.ord.client().map_err(|e| anyhow!(e))?;
-    let conn = db::open(&args.database.database_url).await?;
+    let conn = db::open(args.database.database_url.expose()).await?;
     let bar = (!args.json && std::io::stdout().is_terminal() && std::io::stderr().is_terminal())
         .then(Bar::new);
     let opts = SyncOptions {
@@ -396,7 +396,7 @@ async fn run_sync(args: SyncArgs) -> anyhow::Result<()> {
 async fn admin_key(cmd: AdminKeyCommand) -> anyhow::Result<()> {
     match cmd {
         AdminKeyCommand::Create { name, database } => {
-            let conn = db::open(&database.database_url).await?;
+            let conn = db::open(database.database_url.expose()).await?;
             let key = auth::create_key(&conn, &name).await?;
             println!(
                 "Created admin key '{}'. Store it now; it will not be shown again:",
@@ -405,12 +405,12 @@ async fn admin_key(cmd: AdminKeyCommand) -> anyhow::Result<()> {
             println!("{key}");
         }
         AdminKeyCommand::Revoke { name, database } => {
-            let conn = db::open(&database.database_url).await?;
+            let conn = db::open(database.database_url.expose()).await?;
             auth::revoke_key(&conn, &name).await?;
             println!("Revoked admin key '{}'.", name.trim());
         }
         AdminKeyCommand::List { database } => {
-            let conn = db::open(&database.database_url).await?;
+            let conn = db::open(database.database_url.expose()).await?;
             print!("{}", auth::KeyTable(auth::list_keys(&conn).await?));
         }
     }
@@ -429,7 +429,7 @@ async fn merger(cmd: MergerCommand) -> anyhow::Result<()> {
             ord,
         } => {
             let client = ord.client().map_err(|e| anyhow!("ORD settings: {e}"))?;
-            let conn = db::open(&database.database_url).await?;
+            let conn = db::open(database.database_url.expose()).await?;
             let request = mergers::CreateRequest {
                 ods_codes: codes,
                 dry_run,
@@ -447,7 +447,7 @@ async fn merger(cmd: MergerCommand) -> anyhow::Result<()> {
             effective_on,
             database,
         } => {
-            let conn = db::open(&database.database_url).await?;
+            let conn = db::open(database.database_url.expose()).await?;
             // Never prompt when nobody can answer (scripts, pipes).
             if !dry_run && !yes && std::io::stdin().is_terminal() {
                 let preview =
@@ -472,7 +472,7 @@ async fn merger(cmd: MergerCommand) -> anyhow::Result<()> {
             finish_report(&report)
         }
         MergerCommand::Memberships(a) => {
-            let conn = db::open(&a.database.database_url).await?;
+            let conn = db::open(a.database.database_url.expose()).await?;
             let update = mergers::MembershipUpdate {
                 ods_code: a.code,
                 paediatric_diabetes_unit: setting(a.pdu, a.clear_pdu),
@@ -645,7 +645,7 @@ async fn reorganise(cmd: ReorganiseCommand) -> anyhow::Result<()> {
                 effective_on: dated.effective_on,
                 new_name,
             };
-            let conn = db::open(&dated.database.database_url).await?;
+            let conn = db::open(dated.database.database_url.expose()).await?;
             reorg::acquire_trusts(&conn, &request, &author, dated.dry_run).await?
         }
         ReorganiseCommand::RenameTrust { code, name, dated } => {
@@ -654,7 +654,7 @@ async fn reorganise(cmd: ReorganiseCommand) -> anyhow::Result<()> {
                 name,
                 effective_on: dated.effective_on,
             };
-            let conn = db::open(&dated.database.database_url).await?;
+            let conn = db::open(dated.database.database_url.expose()).await?;
             reorg::rename_trust(&conn, &request, &author, dated.dry_run).await?
         }
         ReorganiseCommand::MergePdus {
@@ -671,7 +671,7 @@ async fn reorganise(cmd: ReorganiseCommand) -> anyhow::Result<()> {
                 lead_ods_code: unit.lead,
                 network_pn_code: unit.network,
             };
-            let conn = db::open(&dated.database.database_url).await?;
+            let conn = db::open(dated.database.database_url.expose()).await?;
             reorg::merge_paediatric_diabetes_units(&conn, &request, &author, dated.dry_run).await?
         }
         ReorganiseCommand::SplitPdu {
@@ -686,7 +686,7 @@ async fn reorganise(cmd: ReorganiseCommand) -> anyhow::Result<()> {
                 effective_on: dated.effective_on,
                 unlisted_sites_to,
             };
-            let conn = db::open(&dated.database.database_url).await?;
+            let conn = db::open(dated.database.database_url.expose()).await?;
             reorg::split_paediatric_diabetes_unit(&conn, &request, &author, dated.dry_run).await?
         }
         ReorganiseCommand::CreatePdu {
@@ -703,7 +703,7 @@ async fn reorganise(cmd: ReorganiseCommand) -> anyhow::Result<()> {
                 ods_codes: sites,
                 effective_on: dated.effective_on,
             };
-            let conn = db::open(&dated.database.database_url).await?;
+            let conn = db::open(dated.database.database_url.expose()).await?;
             reorg::create_paediatric_diabetes_unit(&conn, &request, &author, dated.dry_run).await?
         }
         ReorganiseCommand::UpdatePdu {
@@ -722,7 +722,7 @@ async fn reorganise(cmd: ReorganiseCommand) -> anyhow::Result<()> {
                 active,
                 effective_on: dated.effective_on,
             };
-            let conn = db::open(&dated.database.database_url).await?;
+            let conn = db::open(dated.database.database_url.expose()).await?;
             reorg::update_paediatric_diabetes_unit(&conn, &request, &author, dated.dry_run).await?
         }
         ReorganiseCommand::Icbs { plan, dated } => {
@@ -733,7 +733,7 @@ async fn reorganise(cmd: ReorganiseCommand) -> anyhow::Result<()> {
                 successions: plan.successions,
                 site_moves: plan.site_moves,
             };
-            let conn = db::open(&dated.database.database_url).await?;
+            let conn = db::open(dated.database.database_url.expose()).await?;
             reorg::reorganise_integrated_care_boards(&conn, &request, &author, dated.dry_run)
                 .await?
         }

@@ -28,7 +28,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 
 use crate::config::{QueryLimits, ServerSettings};
-use crate::errors::{AppError, AppResult, ErrorCode, RequestId};
+use crate::errors::{AppResult, ErrorCode, RequestId};
 use crate::graphql::loaders::{Pinned, Today};
 use crate::graphql::AppSchema;
 use crate::ord::OrdClient;
@@ -60,8 +60,7 @@ impl AppState {
         ord: Option<OrdClient>,
         settings: &ServerSettings,
     ) -> AppResult<Self> {
-        let every = settings.schedule().map_err(AppError::BadUserInput)?;
-        match (every, &ord) {
+        match (settings.schedule(), &ord) {
             (Some(every), Some(ord)) => {
                 tracing::info!(every_secs = every.as_secs(), "ORD sync schedule on");
                 crate::sync::spawn_schedule(db.clone(), ord.clone(), every);
@@ -139,11 +138,7 @@ pub fn router(state: AppState, settings: &ServerSettings) -> Router {
 }
 
 fn cors(settings: &ServerSettings) -> CorsLayer {
-    let origins: Vec<HeaderValue> = settings
-        .cors_origin_list()
-        .iter()
-        .filter_map(|o| HeaderValue::from_str(o).ok())
-        .collect();
+    let origins = settings.cors_origins.values().to_vec();
     CorsLayer::new()
         .allow_origin(AllowOrigin::list(origins))
         .allow_methods([Method::GET, Method::POST])

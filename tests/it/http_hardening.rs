@@ -191,7 +191,9 @@ async fn x_forwarded_for_counts_only_when_proxy_headers_are_trusted() {
 async fn cors_preflight_allows_listed_origins_only() {
     let t = TestDb::seeded().await;
     let mut s = settings();
-    s.cors_origins = "https://allowed.example, https://other.example".into();
+    s.cors_origins = "https://allowed.example, https://other.example"
+        .parse()
+        .expect("origins");
     let base = serve_with(&t, s).await;
     let client = reqwest::Client::new();
     let preflight = |origin: &'static str| {
