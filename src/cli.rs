@@ -91,7 +91,11 @@ impl ServeArgs {
         }
         Only::try_parse_from(["nhs-organisations"])
             .map(|o| o.args)
-            .map_err(|e| anyhow!(first_line(&e.to_string())))
+            // Without clap's own "error: ": main prints one.
+            .map_err(|e| {
+                let line = first_line(&e.to_string());
+                anyhow!(line.strip_prefix("error: ").unwrap_or(&line).to_string())
+            })
     }
 }
 
