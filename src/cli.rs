@@ -91,7 +91,11 @@ impl ServeArgs {
         }
         Only::try_parse_from(["nhs-organisations"])
             .map(|o| o.args)
-            .map_err(|e| anyhow!(first_line(&e.to_string())))
+            // Without clap's own "error: ": main prints one.
+            .map_err(|e| {
+                let line = first_line(&e.to_string());
+                anyhow!(line.strip_prefix("error: ").unwrap_or(&line).to_string())
+            })
     }
 }
 
@@ -290,9 +294,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match command {
         Command::Schema => print!("{}", graphql::sdl()),
         Command::Openapi => print!("{}", crate::rest::openapi::json()),
-        Command::Migrate(database) => migrate(&database.database_url).await?,
+        Command::Migrate(database) => migrate(database.database_url.expose()).await?,
         Command::Seed(database) => {
-            let conn = db::open(&database.database_url).await?;
+            let conn = db::open(database.database_url.expose()).await?;
             let report = seed::seed(&conn).await?;
             for w in &report.warnings {
                 tracing::debug!("seed rule: {w}");
@@ -309,7 +313,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }) => {
             let text = std::fs::read_to_string(&file)
                 .map_err(|e| anyhow!("cannot read {}: {e}", file.display()))?;
-            let conn = db::open(&database.database_url).await?;
+            let conn = db::open(database.database_url.expose()).await?;
             let report = history::apply_file(&conn, &text, dry_run, CLI_ACTOR).await?;
             print!("{report}");
         }
@@ -345,8 +349,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     server.validate().map_err(|e| anyhow!(e))?;
     // One ORD client for the process: the mutation and the schedule share its rate limit.
     let ord = ord.client().map_err(|e| anyhow!(e))?;
-    let every = server.schedule().map_err(|e| anyhow!(e))?;
-    let url = &database.database_url;
+    // Display hides the password.
+    tracing::debug!(database = %database.database_url, "opening the database");
+    let url = database.database_url.expose();
     if let Some(path) = db::sqlite_path(url).filter(|p| !p.exists()) {
         tracing::warn!(
             path = %path.display(),
@@ -359,18 +364,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(report) = db::prepare(&conn).await? {
         tracing::info!(?report.inserted, "seeded an empty database");
     }
-    match every {
-        Some(every) => {
-            tracing::info!(every_secs = every.as_secs(), "ORD sync schedule on");
-            sync::spawn_schedule(conn.clone(), ord.clone(), every);
-        }
-        None => tracing::info!("ORD sync schedule off (set SYNC_EVERY to turn it on)"),
-    }
-    let state = http::AppState::new(conn, Some(ord), &server.limits);
-    // Build the read model before listening, then follow other processes' writes.
-    state.store.refresh().await?;
-    let poll = std::time::Duration::from_millis(server.snapshot_poll_ms.max(50));
-    state.store.spawn_watch(poll);
+    // Built before listening, as the tests build it.
+    let state = http::AppState::start(conn, Some(ord), &server).await?;
     http::serve(state, &server).await?;
     Ok(())
 }
@@ -378,7 +373,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 /// `sync`: a progress bar only for a person watching (never in pipes, logs or with --json).
 async fn run_sync(args: SyncArgs) -> anyhow::Result<()> {
     let ord = args.ord.client().map_err(|e| anyhow!(e))?;
-    let conn = db::open(&args.database.database_url).await?;
+    let conn = db::open(args.database.database_url.expose()).await?;
     let bar = (!args.json && std::io::stdout().is_terminal() && std::io::stderr().is_terminal())
         .then(Bar::new);
     let opts = SyncOptions {
@@ -405,7 +400,7 @@ async fn run_sync(args: SyncArgs) -> anyhow::Result<()> {
 async fn admin_key(cmd: AdminKeyCommand) -> anyhow::Result<()> {
     match cmd {
         AdminKeyCommand::Create { name, database } => {
-            let conn = db::open(&database.database_url).await?;
+            let conn = db::open(database.database_url.expose()).await?;
             let key = auth::create_key(&conn, &name).await?;
             println!(
                 "Created admin key '{}'. Store it now; it will not be shown again:",
@@ -414,12 +409,12 @@ async fn admin_key(cmd: AdminKeyCommand) -> anyhow::Result<()> {
             println!("{key}");
         }
         AdminKeyCommand::Revoke { name, database } => {
-            let conn = db::open(&database.database_url).await?;
+            let conn = db::open(database.database_url.expose()).await?;
             auth::revoke_key(&conn, &name).await?;
             println!("Revoked admin key '{}'.", name.trim());
         }
         AdminKeyCommand::List { database } => {
-            let conn = db::open(&database.database_url).await?;
+            let conn = db::open(database.database_url.expose()).await?;
             print!("{}", auth::KeyTable(auth::list_keys(&conn).await?));
         }
     }
@@ -438,7 +433,7 @@ async fn merger(cmd: MergerCommand) -> anyhow::Result<()> {
             ord,
         } => {
             let client = ord.client().map_err(|e| anyhow!("ORD settings: {e}"))?;
-            let conn = db::open(&database.database_url).await?;
+            let conn = db::open(database.database_url.expose()).await?;
             let request = mergers::CreateRequest {
                 ods_codes: codes,
                 dry_run,
@@ -456,7 +451,7 @@ async fn merger(cmd: MergerCommand) -> anyhow::Result<()> {
             effective_on,
             database,
         } => {
-            let conn = db::open(&database.database_url).await?;
+            let conn = db::open(database.database_url.expose()).await?;
             // Never prompt when nobody can answer (scripts, pipes).
             if !dry_run && !yes && std::io::stdin().is_terminal() {
                 let preview =
@@ -481,7 +476,7 @@ async fn merger(cmd: MergerCommand) -> anyhow::Result<()> {
             finish_report(&report)
         }
         MergerCommand::Memberships(a) => {
-            let conn = db::open(&a.database.database_url).await?;
+            let conn = db::open(a.database.database_url.expose()).await?;
             let update = mergers::MembershipUpdate {
                 ods_code: a.code,
                 paediatric_diabetes_unit: setting(a.pdu, a.clear_pdu),
@@ -654,7 +649,7 @@ async fn reorganise(cmd: ReorganiseCommand) -> anyhow::Result<()> {
                 effective_on: dated.effective_on,
                 new_name,
             };
-            let conn = db::open(&dated.database.database_url).await?;
+            let conn = db::open(dated.database.database_url.expose()).await?;
             reorg::acquire_trusts(&conn, &request, &author, dated.dry_run).await?
         }
         ReorganiseCommand::RenameTrust { code, name, dated } => {
@@ -663,7 +658,7 @@ async fn reorganise(cmd: ReorganiseCommand) -> anyhow::Result<()> {
                 name,
                 effective_on: dated.effective_on,
             };
-            let conn = db::open(&dated.database.database_url).await?;
+            let conn = db::open(dated.database.database_url.expose()).await?;
             reorg::rename_trust(&conn, &request, &author, dated.dry_run).await?
         }
         ReorganiseCommand::MergePdus {
@@ -680,7 +675,7 @@ async fn reorganise(cmd: ReorganiseCommand) -> anyhow::Result<()> {
                 lead_ods_code: unit.lead,
                 network_pn_code: unit.network,
             };
-            let conn = db::open(&dated.database.database_url).await?;
+            let conn = db::open(dated.database.database_url.expose()).await?;
             reorg::merge_paediatric_diabetes_units(&conn, &request, &author, dated.dry_run).await?
         }
         ReorganiseCommand::SplitPdu {
@@ -695,7 +690,7 @@ async fn reorganise(cmd: ReorganiseCommand) -> anyhow::Result<()> {
                 effective_on: dated.effective_on,
                 unlisted_sites_to,
             };
-            let conn = db::open(&dated.database.database_url).await?;
+            let conn = db::open(dated.database.database_url.expose()).await?;
             reorg::split_paediatric_diabetes_unit(&conn, &request, &author, dated.dry_run).await?
         }
         ReorganiseCommand::CreatePdu {
@@ -712,7 +707,7 @@ async fn reorganise(cmd: ReorganiseCommand) -> anyhow::Result<()> {
                 ods_codes: sites,
                 effective_on: dated.effective_on,
             };
-            let conn = db::open(&dated.database.database_url).await?;
+            let conn = db::open(dated.database.database_url.expose()).await?;
             reorg::create_paediatric_diabetes_unit(&conn, &request, &author, dated.dry_run).await?
         }
         ReorganiseCommand::UpdatePdu {
@@ -731,7 +726,7 @@ async fn reorganise(cmd: ReorganiseCommand) -> anyhow::Result<()> {
                 active,
                 effective_on: dated.effective_on,
             };
-            let conn = db::open(&dated.database.database_url).await?;
+            let conn = db::open(dated.database.database_url.expose()).await?;
             reorg::update_paediatric_diabetes_unit(&conn, &request, &author, dated.dry_run).await?
         }
         ReorganiseCommand::Icbs { plan, dated } => {
@@ -742,7 +737,7 @@ async fn reorganise(cmd: ReorganiseCommand) -> anyhow::Result<()> {
                 successions: plan.successions,
                 site_moves: plan.site_moves,
             };
-            let conn = db::open(&dated.database.database_url).await?;
+            let conn = db::open(dated.database.database_url.expose()).await?;
             reorg::reorganise_integrated_care_boards(&conn, &request, &author, dated.dry_run)
                 .await?
         }

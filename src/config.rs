@@ -1,27 +1,63 @@
-//! Settings from the environment (and matching command-line flags).
+//! Settings from the environment (and matching command-line flags), parsed into their types
+//! by clap: a bad value is refused with the variable's name before anything runs.
+use std::time::Duration;
+
+use axum::http::HeaderValue;
 use clap::Args;
 
 use crate::db::DEFAULT_DATABASE_URL;
 
 /// Where the database is; every command that reads or writes it takes these.
-#[derive(Args, Clone)]
+#[derive(Args, Clone, Debug)]
 pub struct DatabaseSettings {
     /// `sqlite://…` or `postgres://…`.
     #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
-    pub database_url: String,
+    pub database_url: DatabaseUrl,
 }
 
-/// The URL may hold a password: debug output shows it without.
-impl std::fmt::Debug for DatabaseSettings {
+/// A database URL, which may hold a password: `Debug` and `Display` show it without, so it
+/// can be logged; `expose` gives the URL itself, for connecting.
+///
+/// Any text is accepted here and the scheme is checked on connecting (`db::connect`), because
+/// clap quotes a refused value in its error, password and all.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    /// The URL with its password, for connecting only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for DatabaseUrl {
+    fn from(url: String) -> Self {
+        Self(url)
+    }
+}
+
+impl From<&str> for DatabaseUrl {
+    fn from(url: &str) -> Self {
+        Self(url.to_string())
+    }
+}
+
+impl std::fmt::Display for DatabaseUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DatabaseSettings")
-            .field("database_url", &redact_password(&self.database_url))
+        f.write_str(&redact_password(&self.0))
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("DatabaseUrl")
+            .field(&redact_password(&self.0))
             .finish()
     }
 }
 
 /// `scheme://user:secret@host/…` as `scheme://user:***@host/…`; other text unchanged.
-pub fn redact_password(url: &str) -> String {
+fn redact_password(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_string();
     };
@@ -47,7 +83,7 @@ pub struct ServerSettings {
     pub port: u16,
     /// Comma-separated origins allowed by CORS (none by default).
     #[arg(long, env = "CORS_ORIGINS", default_value = "")]
-    pub cors_origins: String,
+    pub cors_origins: CorsOrigins,
     /// Largest request body in bytes.
     #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
@@ -78,17 +114,21 @@ pub struct ServerSettings {
     #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 256)]
     pub max_connections: usize,
     /// Seconds to wait for a free database connection before failing the request.
-    #[arg(long, env = "DB_ACQUIRE_TIMEOUT_SECS", default_value_t = 3)]
+    #[arg(long, env = "DB_ACQUIRE_TIMEOUT_SECS", default_value_t = crate::db::DEFAULT_ACQUIRE_TIMEOUT.as_secs())]
     pub db_acquire_timeout_secs: u64,
     /// Memory for cached query responses, in MiB (`0` turns the cache off).
     #[arg(long, env = "RESPONSE_CACHE_MB", default_value_t = 64)]
     pub response_cache_mb: u64,
     /// How often to look for writes by other processes, in milliseconds.
-    #[arg(long, env = "SNAPSHOT_POLL_MS", default_value_t = 400)]
+    #[arg(
+        long,
+        env = "SNAPSHOT_POLL_MS",
+        default_value_t = crate::snapshot::store::DEFAULT_POLL.as_millis() as u64
+    )]
     pub snapshot_poll_ms: u64,
     /// Run the ORD sync inside `serve` this often, e.g. `24h`, `90m`, `1d12h` (off when unset).
     #[arg(long, env = "SYNC_EVERY")]
-    pub sync_every: Option<String>,
+    pub sync_every: Option<SyncEvery>,
     #[command(flatten)]
     pub limits: QueryLimits,
 }
@@ -97,39 +137,44 @@ pub struct ServerSettings {
 #[derive(Args, Clone, Debug, PartialEq, Eq)]
 pub struct QueryLimits {
     /// Deepest field nesting, `__typename` included (the standard introspection query needs 15).
-    #[arg(long, env = "GRAPHQL_MAX_DEPTH", default_value_t = 15)]
+    #[arg(long, env = "GRAPHQL_MAX_DEPTH", default_value_t = QueryLimits::DEFAULT.max_depth)]
     pub max_depth: usize,
     /// Largest estimated cost: about the number of values a response may hold.
-    #[arg(long, env = "GRAPHQL_MAX_COMPLEXITY", default_value_t = 100_000)]
+    #[arg(long, env = "GRAPHQL_MAX_COMPLEXITY", default_value_t = QueryLimits::DEFAULT.max_complexity)]
     pub max_complexity: usize,
     /// Most aliased fields in one document (fragments counted where they are used).
-    #[arg(long, env = "GRAPHQL_MAX_ALIASES", default_value_t = 50)]
+    #[arg(long, env = "GRAPHQL_MAX_ALIASES", default_value_t = QueryLimits::DEFAULT.max_aliases)]
     pub max_aliases: usize,
     /// Most top-level fields in one document.
-    #[arg(long, env = "GRAPHQL_MAX_ROOT_FIELDS", default_value_t = 30)]
+    #[arg(long, env = "GRAPHQL_MAX_ROOT_FIELDS", default_value_t = QueryLimits::DEFAULT.max_root_fields)]
     pub max_root_fields: usize,
     /// Most selections in one document (fragments counted where they are used).
-    #[arg(long, env = "GRAPHQL_MAX_FIELDS", default_value_t = 1_000)]
+    #[arg(long, env = "GRAPHQL_MAX_FIELDS", default_value_t = QueryLimits::DEFAULT.max_fields)]
     pub max_fields: usize,
     /// Deepest nesting of selection sets and fragments while parsing.
-    #[arg(long, env = "GRAPHQL_MAX_RECURSION", default_value_t = 32)]
+    #[arg(long, env = "GRAPHQL_MAX_RECURSION", default_value_t = QueryLimits::DEFAULT.max_recursion)]
     pub max_recursion: usize,
     /// Most directives on one field.
-    #[arg(long, env = "GRAPHQL_MAX_DIRECTIVES", default_value_t = 5)]
+    #[arg(long, env = "GRAPHQL_MAX_DIRECTIVES", default_value_t = QueryLimits::DEFAULT.max_directives)]
     pub max_directives: usize,
+}
+
+impl QueryLimits {
+    /// The defaults of the flags and variables above (docs/operating.md lists them).
+    pub const DEFAULT: QueryLimits = QueryLimits {
+        max_depth: 15,
+        max_complexity: 100_000,
+        max_aliases: 50,
+        max_root_fields: 30,
+        max_fields: 1_000,
+        max_recursion: 32,
+        max_directives: 5,
+    };
 }
 
 impl Default for QueryLimits {
     fn default() -> Self {
-        Self {
-            max_depth: 15,
-            max_complexity: 100_000,
-            max_aliases: 50,
-            max_root_fields: 30,
-            max_fields: 1_000,
-            max_recursion: 32,
-            max_directives: 5,
-        }
+        Self::DEFAULT
     }
 }
 
@@ -156,60 +201,129 @@ impl ServerSettings {
         if self.max_connections == 0 {
             return Err("MAX_CONNECTIONS must be at least 1".into());
         }
-        for origin in self.cors_origin_list() {
-            if origin == "*" {
-                return Err("CORS_ORIGINS cannot be *: list the frontends' origins, e.g. https://app.example.org".into());
-            }
-            let ok = (origin.starts_with("http://") || origin.starts_with("https://"))
-                && axum::http::HeaderValue::from_str(&origin).is_ok();
-            if !ok {
-                return Err(format!(
-                    "CORS_ORIGINS entry {origin:?} is not an origin like https://app.example.org"
-                ));
-            }
-        }
         Ok(())
     }
 
     /// The sync interval of `serve`, or `None` when the schedule is off.
-    pub fn schedule(&self) -> Result<Option<std::time::Duration>, String> {
-        match self.sync_every.as_deref().map(str::trim) {
-            None | Some("") => Ok(None),
-            Some(text) => parse_interval(text).map(Some).ok_or_else(|| {
-                format!("SYNC_EVERY '{text}' is not an interval like 24h, 90m, 1d12h or 3600s")
-            }),
-        }
+    pub fn schedule(&self) -> Option<Duration> {
+        self.sync_every.and_then(|every| every.0)
     }
 
-    pub fn cors_origin_list(&self) -> Vec<String> {
-        self.cors_origins
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(String::from)
-            .collect()
+    /// How often the snapshot looks for other processes' writes (at least every 50 ms).
+    pub fn snapshot_poll(&self) -> Duration {
+        Duration::from_millis(self.snapshot_poll_ms.max(50))
     }
+}
+
+/// The origins CORS allows: a comma-separated list of `http(s)://host[:port]`, each checked
+/// when parsed (empty entries are skipped; `*` is refused).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CorsOrigins(Vec<HeaderValue>);
+
+impl CorsOrigins {
+    pub fn values(&self) -> &[HeaderValue] {
+        &self.0
+    }
+}
+
+impl std::str::FromStr for CorsOrigins {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let mut origins = Vec::new();
+        for origin in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            if origin == "*" {
+                return Err("CORS_ORIGINS cannot be *: list the frontends' origins, e.g. https://app.example.org".into());
+            }
+            let is_http = origin.starts_with("http://") || origin.starts_with("https://");
+            let value = HeaderValue::from_str(origin)
+                .ok()
+                .filter(|_| is_http)
+                .ok_or_else(|| {
+                    format!(
+                        "CORS_ORIGINS entry {origin:?} is not an origin like https://app.example.org"
+                    )
+                })?;
+            origins.push(value);
+        }
+        Ok(Self(origins))
+    }
+}
+
+/// `SYNC_EVERY`: an interval such as `24h`, or empty for off (as when unset).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SyncEvery(Option<Duration>);
+
+impl std::str::FromStr for SyncEvery {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Ok(Self(None));
+        }
+        parse_interval(text).map(|d| Self(Some(d))).ok_or_else(|| {
+            format!("SYNC_EVERY '{text}' is not an interval like 24h, 90m, 1d12h or 3600s")
+        })
+    }
+}
+
+/// A positive number of seconds, fractions allowed (`0.5`, `10`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Seconds(pub Duration);
+
+impl std::str::FromStr for Seconds {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        text.trim()
+            .parse::<f64>()
+            .ok()
+            .and_then(|v| Duration::try_from_secs_f64(v).ok())
+            .filter(|d| !d.is_zero())
+            .map(Self)
+            .ok_or_else(|| format!("{text:?} is not a positive number of seconds"))
+    }
+}
+
+/// As the flag's default is shown: `10`, `0.5`.
+impl std::fmt::Display for Seconds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0.as_secs_f64())
+    }
+}
+
+/// An ORD root: an absolute http(s) URL, as the client needs it.
+fn parse_ord_base_url(text: &str) -> Result<reqwest::Url, String> {
+    crate::ord::client::parse_base_url(text).map_err(|e| e.to_string())
 }
 
 /// How to reach the NHS ODS ORD API; taken by the commands that call it.
 #[derive(Args, Clone, Debug)]
 pub struct OrdSettings {
     /// Root of the ORD API (tests point it at a mock).
-    #[arg(long, env = "ORD_BASE_URL", default_value = DEFAULT_ORD_BASE_URL)]
-    pub ord_base_url: String,
+    #[arg(
+        long,
+        env = "ORD_BASE_URL",
+        default_value = crate::ord::DEFAULT_BASE_URL,
+        value_parser = parse_ord_base_url
+    )]
+    pub ord_base_url: reqwest::Url,
     /// Most requests per second sent to ORD, across the whole process.
-    #[arg(long, env = "ORD_MAX_RPS", default_value_t = 5)]
+    #[arg(
+        long,
+        env = "ORD_MAX_RPS",
+        default_value_t = crate::ord::client::DEFAULT_MAX_RPS,
+        value_parser = clap::value_parser!(u32).range(1..)
+    )]
     pub ord_max_rps: u32,
     /// Seconds one ORD request may take (fractions allowed).
-    #[arg(long, env = "ORD_TIMEOUT_SECS", default_value_t = 10.0)]
-    pub ord_timeout_secs: f64,
+    #[arg(long, env = "ORD_TIMEOUT_SECS", default_value_t = Seconds(crate::ord::client::DEFAULT_REQUEST_TIMEOUT))]
+    pub ord_timeout_secs: Seconds,
     /// Seconds after which a code that keeps failing stops being retried (fractions allowed).
-    #[arg(long, env = "ORD_RETRY_BUDGET_SECS", default_value_t = 60.0)]
-    pub ord_retry_budget_secs: f64,
+    #[arg(long, env = "ORD_RETRY_BUDGET_SECS", default_value_t = Seconds(crate::ord::client::DEFAULT_RETRY_BUDGET))]
+    pub ord_retry_budget_secs: Seconds,
 }
-
-/// ORD's production root (the contract's default for `ORD_BASE_URL`).
-pub const DEFAULT_ORD_BASE_URL: &str = "https://directory.spineservices.nhs.uk/ORD/2-0-0";
 
 impl OrdSettings {
     /// The settings from the environment, then defaults (for code that has no command line).
@@ -225,28 +339,19 @@ impl OrdSettings {
     }
 
     /// The ORD client configuration these settings describe.
-    pub fn ord_config(&self) -> Result<crate::ord::OrdConfig, String> {
-        let secs = |name: &str, v: f64| {
-            std::time::Duration::try_from_secs_f64(v)
-                .ok()
-                .filter(|d| !d.is_zero())
-                .ok_or_else(|| format!("{name} must be a positive number of seconds, not {v}"))
-        };
-        if self.ord_max_rps == 0 {
-            return Err("ORD_MAX_RPS must be at least 1".into());
-        }
-        Ok(crate::ord::OrdConfig {
-            base_url: self.ord_base_url.clone(),
+    pub fn ord_config(&self) -> crate::ord::OrdConfig {
+        crate::ord::OrdConfig {
+            base_url: self.ord_base_url.to_string(),
             max_rps: self.ord_max_rps,
-            request_timeout: secs("ORD_TIMEOUT_SECS", self.ord_timeout_secs)?,
-            retry_budget: secs("ORD_RETRY_BUDGET_SECS", self.ord_retry_budget_secs)?,
+            request_timeout: self.ord_timeout_secs.0,
+            retry_budget: self.ord_retry_budget_secs.0,
             ..crate::ord::OrdConfig::default()
-        })
+        }
     }
 }
 
 /// Parses `24h`, `90m`, `1d12h`, `3600s` (units d, h, m, s; at least one second in all).
-pub fn parse_interval(text: &str) -> Option<std::time::Duration> {
+pub fn parse_interval(text: &str) -> Option<Duration> {
     let mut total: u64 = 0;
     let mut number = String::new();
     for c in text.trim().chars() {
@@ -266,13 +371,13 @@ pub fn parse_interval(text: &str) -> Option<std::time::Duration> {
         number.clear();
     }
     // A trailing number without a unit is ambiguous: refuse it.
-    (number.is_empty() && total > 0).then(|| std::time::Duration::from_secs(total))
+    (number.is_empty() && total > 0).then(|| Duration::from_secs(total))
 }
 
 impl OrdSettings {
     /// The process's ORD client (build one and share it: the rate limit lives in it).
     pub fn client(&self) -> Result<crate::ord::OrdClient, String> {
-        crate::ord::OrdClient::new(self.ord_config()?).map_err(|e| e.to_string())
+        crate::ord::OrdClient::new(self.ord_config()).map_err(|e| e.to_string())
     }
 }
 
@@ -313,5 +418,132 @@ mod tests {
         }
         let parsed = <Only as clap::Parser>::parse_from(["x"]).limits;
         assert_eq!(parsed, QueryLimits::default());
+    }
+
+    #[test]
+    fn debug_and_display_never_show_a_database_password() {
+        let url = "postgres://admin:s3cr3t-pw@db.example:5432/nhs?sslmode=require";
+        let settings = DatabaseSettings {
+            database_url: url.into(),
+        };
+        let shown = format!("{settings:?}");
+        assert!(!shown.contains("s3cr3t"), "{shown}");
+        assert!(shown.contains("admin:***@db.example:5432/nhs"), "{shown}");
+        assert!(!settings.database_url.to_string().contains("s3cr3t"));
+        assert_eq!(settings.database_url.expose(), url);
+        // Parsed from a flag, as the commands get it.
+        #[derive(clap::Parser)]
+        struct Only {
+            #[command(flatten)]
+            database: DatabaseSettings,
+        }
+        let parsed = <Only as clap::Parser>::parse_from(["x", "--database-url", url]).database;
+        assert_eq!(parsed.database_url.expose(), url);
+        assert!(!format!("{parsed:?}").contains("s3cr3t"));
+        // Without a password nothing is hidden.
+        let plain = DatabaseUrl::from("sqlite://nhs-organisations.db");
+        assert_eq!(plain.to_string(), "sqlite://nhs-organisations.db");
+    }
+
+    #[test]
+    fn values_are_parsed_into_their_types_or_refused_with_the_variable() {
+        #[derive(clap::Parser)]
+        struct All {
+            #[command(flatten)]
+            server: ServerSettings,
+            #[command(flatten)]
+            ord: OrdSettings,
+        }
+        let parse = |args: &[&str]| {
+            <All as clap::Parser>::try_parse_from(["x"].iter().chain(args))
+                .map_err(|e| e.to_string())
+        };
+        let all = parse(&[
+            "--cors-origins",
+            " https://a.example, ,http://b.example:8080",
+            "--sync-every",
+            "1d12h",
+            "--ord-base-url",
+            "http://127.0.0.1:9/ORD/2-0-0",
+            "--ord-timeout-secs",
+            "0.5",
+        ])
+        .expect("parses");
+        let origins: Vec<&str> = all
+            .server
+            .cors_origins
+            .values()
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        assert_eq!(origins, ["https://a.example", "http://b.example:8080"]);
+        assert_eq!(all.server.schedule(), Some(Duration::from_secs(129_600)));
+        assert_eq!(
+            all.ord.ord_base_url.as_str(),
+            "http://127.0.0.1:9/ORD/2-0-0/"
+        );
+        assert_eq!(
+            all.ord.ord_config().request_timeout,
+            Duration::from_millis(500)
+        );
+        // Empty means off, as unset does.
+        let off = parse(&["--sync-every", " "]).expect("parses");
+        assert_eq!(off.server.schedule(), None);
+        if std::env::var_os("SYNC_EVERY").is_none() {
+            assert_eq!(parse(&[]).expect("parses").server.schedule(), None);
+        }
+        let refused: &[(&[&str], &str)] = &[
+            (&["--cors-origins", "*"], "CORS_ORIGINS"),
+            (
+                &["--cors-origins", "https://a.example,app.example"],
+                "CORS_ORIGINS",
+            ),
+            (&["--sync-every", "24"], "SYNC_EVERY"),
+            (&["--ord-base-url", "ftp://x.example"], "ORD_BASE_URL"),
+            (&["--ord-max-rps", "0"], "ORD_MAX_RPS"),
+            (&["--ord-timeout-secs", "0"], "ORD_TIMEOUT_SECS"),
+            (&["--ord-retry-budget-secs=-1"], "ORD_RETRY_BUDGET_SECS"),
+        ];
+        for &(args, mentions) in refused {
+            let err = parse(args)
+                .err()
+                .unwrap_or_else(|| panic!("{args:?} accepted"));
+            assert!(err.contains(mentions), "{args:?}: {err}");
+        }
+    }
+
+    /// Every default in the docs' tables of variables is the one the command line has.
+    #[test]
+    fn documented_defaults_are_the_defaults() {
+        #[derive(clap::Parser)]
+        struct All {
+            #[command(flatten)]
+            database: DatabaseSettings,
+            #[command(flatten)]
+            server: ServerSettings,
+            #[command(flatten)]
+            ord: OrdSettings,
+        }
+        let docs: String = ["operating.md", "sync.md", "api.md"]
+            .iter()
+            .map(|f| {
+                let path = format!("{}/docs/{f}", env!("CARGO_MANIFEST_DIR"));
+                std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+            })
+            .collect();
+        let mut checked = 0;
+        for arg in <All as clap::CommandFactory>::command().get_arguments() {
+            let (Some(var), [default]) = (arg.get_env(), arg.get_default_values()) else {
+                continue;
+            };
+            let var = var.to_string_lossy();
+            let row = format!("| `{var}` | `");
+            for line in docs.lines().filter(|l| l.starts_with(&row)) {
+                let documented = line[row.len()..].split('`').next().unwrap_or_default();
+                assert_eq!(documented, default.to_string_lossy(), "{var}");
+                checked += 1;
+            }
+        }
+        assert!(checked >= 20, "only {checked} documented defaults found");
     }
 }

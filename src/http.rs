@@ -28,7 +28,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 
 use crate::config::{QueryLimits, ServerSettings};
-use crate::errors::{ErrorCode, RequestId};
+use crate::errors::{AppResult, ErrorCode, RequestId};
 use crate::graphql::loaders::{Pinned, Today};
 use crate::graphql::AppSchema;
 use crate::ord::OrdClient;
@@ -50,6 +50,28 @@ impl AppState {
         let store = SnapshotStore::new(db.clone());
         let schema = crate::graphql::build_schema_over(store.clone(), db.clone(), ord, limits);
         Self { schema, db, store }
+    }
+
+    /// The app as `serve` runs it over a migrated database (and as the tests build it): the
+    /// settings' query limits, the ORD schedule when `SYNC_EVERY` is set, the read model built
+    /// before the first request, and a watcher following other processes' writes.
+    pub async fn start(
+        db: DatabaseConnection,
+        ord: Option<OrdClient>,
+        settings: &ServerSettings,
+    ) -> AppResult<Self> {
+        match (settings.schedule(), &ord) {
+            (Some(every), Some(ord)) => {
+                tracing::info!(every_secs = every.as_secs(), "ORD sync schedule on");
+                crate::sync::spawn_schedule(db.clone(), ord.clone(), every);
+            }
+            (Some(_), None) => tracing::warn!("SYNC_EVERY is set, but there is no ORD client"),
+            (None, _) => tracing::info!("ORD sync schedule off (set SYNC_EVERY to turn it on)"),
+        }
+        let state = Self::new(db, ord, &settings.limits);
+        state.store.refresh().await?;
+        state.store.spawn_watch(settings.snapshot_poll());
+        Ok(state)
     }
 }
 
@@ -116,11 +138,7 @@ pub fn router(state: AppState, settings: &ServerSettings) -> Router {
 }
 
 fn cors(settings: &ServerSettings) -> CorsLayer {
-    let origins: Vec<HeaderValue> = settings
-        .cors_origin_list()
-        .iter()
-        .filter_map(|o| HeaderValue::from_str(o).ok())
-        .collect();
+    let origins = settings.cors_origins.values().to_vec();
     CorsLayer::new()
         .allow_origin(AllowOrigin::list(origins))
         .allow_methods([Method::GET, Method::POST])

@@ -66,7 +66,7 @@ fn default_client() -> Result<OrdClient, AppError> {
     CLIENT
         .get_or_init(|| {
             let settings = OrdSettings::from_env()?;
-            OrdClient::new(settings.ord_config()?).map_err(|e| e.to_string())
+            OrdClient::new(settings.ord_config()).map_err(|e| e.to_string())
         })
         .clone()
         .map_err(|e| AppError::Internal(format!("ORD client is not configured: {e}")))

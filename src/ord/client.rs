@@ -13,8 +13,15 @@ use tokio::time::Instant;
 use super::model::{normalise_code, parse_organisation_at, parse_sync_at, OrdOrganisation};
 use super::OrdError;
 
-/// Production base URL of ORD 2-0-0.
-pub const DEFAULT_BASE_URL: &str = "https://directory.spineservices.nhs.uk/ORD/2-0-0/";
+/// Production base URL of ORD 2-0-0 (also the default of `ORD_BASE_URL`).
+pub const DEFAULT_BASE_URL: &str = "https://directory.spineservices.nhs.uk/ORD/2-0-0";
+
+/// Default ceiling on requests per second (the one ODS asks for; also `ORD_MAX_RPS`'s).
+pub const DEFAULT_MAX_RPS: u32 = 5;
+/// Default timeout of one attempt (also `ORD_TIMEOUT_SECS`'s).
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default retry budget of one call (also `ORD_RETRY_BUDGET_SECS`'s).
+pub const DEFAULT_RETRY_BUDGET: Duration = Duration::from_secs(60);
 
 /// User-Agent sent by default, so ODS can see who is calling.
 pub const DEFAULT_USER_AGENT: &str = concat!(
@@ -59,9 +66,9 @@ impl Default for OrdConfig {
     fn default() -> Self {
         Self {
             base_url: DEFAULT_BASE_URL.to_owned(),
-            max_rps: 5,
-            request_timeout: Duration::from_secs(10),
-            retry_budget: Duration::from_secs(60),
+            max_rps: DEFAULT_MAX_RPS,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            retry_budget: DEFAULT_RETRY_BUDGET,
             max_retries: 5,
             user_agent: DEFAULT_USER_AGENT.to_owned(),
         }
@@ -458,7 +465,8 @@ fn parse_retry_after(value: &str) -> Option<Duration> {
     Some(wait.to_std().unwrap_or(Duration::ZERO))
 }
 
-fn parse_base_url(raw: &str) -> Result<Url, OrdError> {
+/// A base URL as the client uses it: absolute http(s), no query or fragment, ending in `/`.
+pub fn parse_base_url(raw: &str) -> Result<Url, OrdError> {
     let trimmed = raw.trim();
     let with_slash = if trimmed.ends_with('/') {
         trimmed.to_owned()

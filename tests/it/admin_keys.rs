@@ -4,11 +4,9 @@ use crate::common;
 
 use std::process::{Command, Output};
 
-use common::{serve, TestDb};
+use common::{serve, TestDb, BIN};
 use nhs_organisations::auth;
 use serde_json::{json, Value};
-
-const BIN: &str = env!("CARGO_BIN_EXE_nhs-organisations");
 
 fn cli(database_url: &str, args: &[&str]) -> Output {
     Command::new(BIN)

@@ -10,8 +10,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 fn settings() -> ServerSettings {
-    let mut s = ServerSettings::default_from_env();
-    s.rate_limit_rps = 0;
+    let mut s = common::settings();
     s.header_read_timeout_secs = 1;
     s
 }

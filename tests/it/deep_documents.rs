@@ -249,27 +249,18 @@ async fn parse_errors_do_not_echo_a_whole_long_line() {
 
 #[tokio::test]
 async fn a_deeply_nested_ord_body_is_an_upstream_error_not_a_crash() {
-    use nhs_organisations::ord::{OrdClient, OrdConfig};
-    use wiremock::matchers::method;
-    use wiremock::{Mock, MockServer, ResponseTemplate};
-    let server = MockServer::start().await;
-    let body = format!(r#"{{"Organisation": {}}}"#, nested(100_000));
-    Mock::given(method("GET"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .insert_header("content-type", "application/json")
-                .set_body_string(body),
-        )
-        .mount(&server)
-        .await;
-    let client = OrdClient::new(OrdConfig {
-        base_url: server.uri(),
-        max_rps: 50,
-        request_timeout: std::time::Duration::from_secs(2),
-        retry_budget: std::time::Duration::from_millis(500),
-        ..OrdConfig::default()
+    let ord = common::ord::MockOrd::with(|c| {
+        c.retry_budget = std::time::Duration::from_millis(500);
     })
-    .expect("client");
-    let got = client.organisation("RVV01").await;
+    .await;
+    let body = format!(r#"{{"Organisation": {}}}"#, nested(100_000));
+    ord.respond(
+        "RVV01",
+        wiremock::ResponseTemplate::new(200)
+            .insert_header("content-type", "application/json")
+            .set_body_string(body),
+    )
+    .await;
+    let got = ord.client.organisation("RVV01").await;
     assert!(got.is_err(), "{got:?}");
 }

@@ -7,8 +7,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{serve, serve_conn, TestDb};
-use nhs_organisations::config::ServerSettings;
+use common::{serve_conn, serve_unbuilt, TestDb};
 use nhs_organisations::db;
 use sea_orm::ConnectionTrait;
 use serde_json::{json, Value};
@@ -69,7 +68,7 @@ fn assert_no_internals(body: &str) {
 #[tokio::test]
 async fn a_database_failure_is_internal_with_the_request_id_and_no_details() {
     let t = TestDb::seeded().await;
-    let base = serve(&t).await;
+    let base = serve_unbuilt(&t).await;
     t.db.execute_unprepared("ALTER TABLE organisations RENAME TO organisations_gone")
         .await
         .expect("rename");
@@ -97,7 +96,7 @@ async fn a_database_failure_is_internal_with_the_request_id_and_no_details() {
 #[tokio::test]
 async fn a_closed_pool_gives_503_health_and_fast_internal_errors() {
     let t = TestDb::seeded().await;
-    let base = serve(&t).await;
+    let base = serve_unbuilt(&t).await;
     assert_eq!(health(&base).await, 200);
     t.db.clone().close().await.expect("close the pool");
     let started = Instant::now();
@@ -199,9 +198,7 @@ async fn postgres_outage_fails_fast_and_recovers_without_a_restart() {
     let conn = db::connect(&via_proxy)
         .await
         .expect("connect through proxy");
-    let mut settings = ServerSettings::default_from_env();
-    settings.rate_limit_rps = 0;
-    let base = serve_conn(conn, settings).await;
+    let base = serve_conn(conn, common::settings()).await;
 
     let (_, _, body) = query(&base).await;
     assert_eq!(body["data"]["organisation"]["odsCode"], "RVV01", "{body}");
@@ -272,8 +269,7 @@ async fn a_request_stuck_on_a_lock_is_answered_503_at_the_timeout() {
     let key = nhs_organisations::auth::create_key(&t.db, "slow")
         .await
         .expect("key");
-    let mut settings = ServerSettings::default_from_env();
-    settings.rate_limit_rps = 0;
+    let mut settings = common::settings();
     settings.request_timeout_secs = 1;
     let base = common::serve_with(&t, settings).await;
     let whoami = || {

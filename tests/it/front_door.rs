@@ -6,9 +6,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{serve, TestDb};
-
-const BIN: &str = env!("CARGO_BIN_EXE_nhs-organisations");
+use common::{serve, TestDb, BIN};
 
 #[tokio::test]
 async fn the_root_points_to_every_way_in() {
@@ -49,10 +47,7 @@ async fn the_root_points_to_every_way_in() {
 #[test]
 fn every_request_is_logged_in_one_line_at_info() {
     let dir = tempfile::tempdir().expect("dir");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("port");
+    let port = crate::common::free_port();
     let mut child = Command::new(BIN)
         .arg("serve")
         .current_dir(dir.path())

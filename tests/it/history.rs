@@ -7,12 +7,11 @@ use crate::common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Command, Output};
 
-use common::{data, gql, TestDb};
+use common::{data, gql, TestDb, BIN};
 use nhs_organisations::{history, seed};
 use sea_orm::{EntityTrait, PaginatorTrait};
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_nhs-organisations");
 const BEFORE: &str = "2024-09-01";
 const AFTER: &str = "2026-12-01";
 

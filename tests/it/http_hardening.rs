@@ -4,17 +4,11 @@ use crate::common;
 
 use std::time::{Duration, Instant};
 
-use common::{raw_http, raw_status, serve_with, TestDb};
+use common::{raw_http, raw_status, serve_with, settings, TestDb};
 use nhs_organisations::config::ServerSettings;
 use serde_json::{json, Value};
 
 const QUERY: &str = "{ countries { code } }";
-
-fn settings() -> ServerSettings {
-    let mut s = ServerSettings::default_from_env();
-    s.rate_limit_rps = 0;
-    s
-}
 
 async fn post(client: &reqwest::Client, base: &str, body: &Value) -> reqwest::Response {
     client
@@ -197,7 +191,9 @@ async fn x_forwarded_for_counts_only_when_proxy_headers_are_trusted() {
 async fn cors_preflight_allows_listed_origins_only() {
     let t = TestDb::seeded().await;
     let mut s = settings();
-    s.cors_origins = "https://allowed.example, https://other.example".into();
+    s.cors_origins = "https://allowed.example, https://other.example"
+        .parse()
+        .expect("origins");
     let base = serve_with(&t, s).await;
     let client = reqwest::Client::new();
     let preflight = |origin: &'static str| {

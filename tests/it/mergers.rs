@@ -5,17 +5,14 @@ use crate::common;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use common::ord::{site_record, trust_record, MockOrd};
 use common::{data, error_code, TestDb};
 use nhs_organisations::auth;
 use nhs_organisations::graphql::AppSchema;
 use nhs_organisations::memberships::{self, Edge};
-use nhs_organisations::ord::{OrdClient, OrdConfig};
 use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, FromQueryResult, Statement};
 use serde_json::{json, Value};
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
-
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/ord");
+use wiremock::ResponseTemplate;
 
 /// Every field of a report, with the site's edges, so that dry and real runs compare fully.
 const REPORT: &str = "dryRun warnings results { odsCode status message warnings
@@ -25,86 +22,6 @@ const REPORT: &str = "dryRun warnings results { odsCode status message warnings
       integratedCareBoard { odsCode } nhsEnglandRegion { regionCode }
       paediatricDiabetesUnit { pzCode } openUkNetwork { code } londonBorough { gssCode }
       country { code } } }";
-
-fn fixture(code: &str) -> Value {
-    let file = format!("{FIXTURES}/organisations/{code}.json");
-    let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{file}: {e}"));
-    serde_json::from_str(&text).expect("fixture is JSON")
-}
-
-/// A site record in ORD's format: RVV01 with another code, name and operator.
-fn site_record(code: &str, name: &str, operator: &str, operator_role: &str) -> Value {
-    let mut v = fixture("RVV01");
-    let o = &mut v["Organisation"];
-    o["Name"] = json!(name);
-    o["OrgId"]["extension"] = json!(code);
-    o["Rels"]["Rel"][0]["Target"]["OrgId"]["extension"] = json!(operator);
-    o["Rels"]["Rel"][0]["Target"]["PrimaryRoleId"]["id"] = json!(operator_role);
-    v
-}
-
-/// A trust record in ORD's format: RVV (RE5 → QKS) with another code.
-fn trust_record(code: &str) -> Value {
-    let mut v = fixture("RVV");
-    v["Organisation"]["OrgId"]["extension"] = json!(code);
-    v
-}
-
-/// A mock ORD: the given records, 404 for anything else.
-struct MockOrd {
-    server: MockServer,
-}
-
-impl MockOrd {
-    async fn start() -> MockOrd {
-        let server = MockServer::start().await;
-        Mock::given(method("GET"))
-            .respond_with(ResponseTemplate::new(404).set_body_json(json!({
-                "errorCode": 404, "errorText": "Not found"
-            })))
-            .with_priority(200)
-            .mount(&server)
-            .await;
-        MockOrd { server }
-    }
-
-    async fn record(&self, code: &str, body: Value) {
-        Mock::given(method("GET"))
-            .and(path(format!("/organisations/{code}")))
-            .respond_with(ResponseTemplate::new(200).set_body_json(body))
-            .mount(&self.server)
-            .await;
-    }
-
-    async fn fixtures(&self, codes: &[&str]) {
-        for code in codes {
-            self.record(code, fixture(code)).await;
-        }
-    }
-
-    async fn failing(&self, code: &str, status: u16) {
-        Mock::given(method("GET"))
-            .and(path(format!("/organisations/{code}")))
-            .respond_with(ResponseTemplate::new(status))
-            .mount(&self.server)
-            .await;
-    }
-
-    fn client(&self) -> OrdClient {
-        OrdClient::new(OrdConfig {
-            base_url: self.server.uri(),
-            max_rps: 50,
-            retry_budget: Duration::from_secs(2),
-            request_timeout: Duration::from_millis(500),
-            ..OrdConfig::default()
-        })
-        .expect("ORD client")
-    }
-
-    async fn requests(&self) -> usize {
-        self.server.received_requests().await.map_or(0, |r| r.len())
-    }
-}
 
 /// A seeded database, a mock ORD, a schema wired to both, and an admin key.
 struct Env {
@@ -116,8 +33,15 @@ struct Env {
 
 async fn env() -> Env {
     let t = TestDb::seeded().await;
-    let ord = MockOrd::start().await;
-    let schema = common::watched_app(t.db.clone(), Some(ord.client())).schema;
+    let ord = MockOrd::with(|c| {
+        c.retry_budget = Duration::from_secs(2);
+        c.request_timeout = Duration::from_millis(500);
+    })
+    .await;
+    ord.not_found_otherwise().await;
+    let schema = common::app(t.db.clone(), Some(ord.client.clone()))
+        .await
+        .schema;
     let key = auth::create_key(&t.db, "merger-admin")
         .await
         .expect("admin key");
@@ -180,41 +104,7 @@ impl Env {
 /// Every row of every table, as JSON, in primary-key order. `admin_keys.last_used_at` is left
 /// out: authenticating a call records the key's use, which is not a change the call makes.
 async fn dump(db: &DatabaseConnection) -> BTreeMap<String, Vec<Value>> {
-    let backend = db.get_database_backend();
-    let list = match backend {
-        DatabaseBackend::Postgres => {
-            "SELECT table_name AS name FROM information_schema.tables \
-             WHERE table_schema = 'public' AND table_type = 'BASE TABLE'"
-        }
-        _ => "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
-    };
-    #[derive(FromQueryResult)]
-    struct Table {
-        name: String,
-    }
-    let tables = Table::find_by_statement(Statement::from_string(backend, list))
-        .all(db)
-        .await
-        .expect("list tables");
-    let mut out = BTreeMap::new();
-    for t in tables {
-        let sql = format!("SELECT * FROM \"{}\" ORDER BY 1", t.name);
-        let mut rows = Value::find_by_statement(Statement::from_string(backend, sql))
-            .all(db)
-            .await
-            .unwrap_or_else(|e| panic!("read {}: {e}", t.name));
-        for r in &mut rows {
-            if let Some(o) = r.as_object_mut() {
-                o.remove("last_used_at");
-            }
-        }
-        out.insert(t.name, rows);
-    }
-    // The dump must see real columns on both backends, or comparing dumps proves nothing.
-    let site = out.get("organisations").and_then(|rows| rows.first());
-    assert!(site.is_some_and(|s| s.get("ods_code").is_some() && s.get("deleted_at").is_some()));
-    assert!(out.get("change_log").is_some_and(|rows| !rows.is_empty()));
-    out
+    common::dump_except(db, &["last_used_at"]).await
 }
 
 fn result<'a>(report: &'a Value, code: &str) -> &'a Value {
@@ -701,10 +591,11 @@ async fn ord_failing_is_upstream_unavailable_and_nothing_is_applied() {
     assert_eq!(e.site("RVV99").await, Value::Null);
 
     // Garbage from ORD counts as unavailable too.
-    Mock::given(method("GET"))
-        .and(path("/organisations/RVV97"))
-        .respond_with(ResponseTemplate::new(200).set_body_string("<html>maintenance</html>"))
-        .mount(&e.ord.server)
+    e.ord
+        .respond(
+            "RVV97",
+            ResponseTemplate::new(200).set_body_string("<html>maintenance</html>"),
+        )
         .await;
     let resp = e
         .admin("mutation { createOrganisations(odsCodes: [\"RVV97\"]) { dryRun } }")
@@ -842,10 +733,9 @@ async fn the_command_line_mirrors_the_mutations() {
             site_record("RVV99", "NEW KENT HOSPITAL", "RVV", "RO197"),
         )
         .await;
-    let bin = env!("CARGO_BIN_EXE_nhs-organisations");
-    let uri = e.ord.server.uri();
+    let uri = e.ord.base_url();
     let run = |args: &'static [&'static str]| {
-        tokio::process::Command::new(bin)
+        tokio::process::Command::new(common::BIN)
             .args(args)
             .env("DATABASE_URL", &e.t.url)
             .env("ORD_BASE_URL", &uri)

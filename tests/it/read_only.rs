@@ -2,8 +2,7 @@
 //! by themselves once the file is writable again (connections opened read-only are retired).
 use crate::common;
 
-use common::{postgres_url, serve_conn, TestDb};
-use nhs_organisations::config::ServerSettings;
+use common::{postgres_url, serve_conn, settings, TestDb};
 use nhs_organisations::{auth, db};
 use sea_orm::{ConnectionTrait, TransactionTrait};
 use serde_json::Value;
@@ -12,12 +11,6 @@ use serde_json::Value;
 /// process-wide (`writes::retire_connections`), so one test's recovery would close another's
 /// pooled connections mid-test (and a new connection to a deleted file is not the old one).
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-fn settings() -> ServerSettings {
-    let mut s = ServerSettings::default_from_env();
-    s.rate_limit_rps = 0;
-    s
-}
 
 async fn health(base: &str) -> (u16, Value) {
     let r = reqwest::get(format!("{base}/health"))

@@ -23,7 +23,7 @@ struct Env {
 
 async fn env() -> Env {
     let t = TestDb::seeded().await;
-    let schema = common::watched_app(t.db.clone(), None).schema;
+    let schema = common::app(t.db.clone(), None).await.schema;
     let key = auth::create_key(&t.db, "reorg-admin")
         .await
         .expect("admin key");
@@ -740,12 +740,15 @@ async fn operations_compose_in_one_transaction() {
         .await;
     let entries = data(log)["changeLog"].as_array().unwrap().clone();
     assert!(!entries.is_empty() && entries.iter().all(|l| l["actor"] == "importer"));
-    let u = e
-        .query(
-            "{ a: paediatricDiabetesUnit(pzCode: \"PZ253\", asOf: \"2025-05-01\") { name }
-                 b: paediatricDiabetesUnit(pzCode: \"PZ253\", asOf: \"2025-06-01\") { name } }",
-        )
-        .await;
+    let units = "{ a: paediatricDiabetesUnit(pzCode: \"PZ253\", asOf: \"2025-05-01\") { name }
+                 b: paediatricDiabetesUnit(pzCode: \"PZ253\", asOf: \"2025-06-01\") { name } }";
+    // Written outside the schema: the served snapshot follows within a second.
+    let seen = common::eventually(std::time::Duration::from_secs(1), || async {
+        e.query(units).await["b"]["name"] == "Maidstone and Tunbridge Wells"
+    })
+    .await;
+    assert!(seen, "the snapshot did not follow the transaction");
+    let u = e.query(units).await;
     assert!(u["a"]["name"].is_null(), "{u}");
     assert_eq!(u["b"]["name"], "Maidstone and Tunbridge Wells");
 }

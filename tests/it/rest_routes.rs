@@ -439,7 +439,7 @@ async fn as_of_answers_for_a_day_and_is_part_of_the_etag() {
 #[tokio::test]
 async fn rest_shares_the_rate_limit_of_graphql() {
     let db = TestDb::seeded().await;
-    let mut settings = nhs_organisations::config::ServerSettings::default_from_env();
+    let mut settings = common::settings();
     settings.rate_limit_rps = 1;
     settings.rate_limit_burst = 2;
     let base = serve_with(&db, settings).await;

@@ -6,10 +6,8 @@ use crate::common;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{free_port, Server};
+use common::{free_port, Server, BIN};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-const BIN: &str = env!("CARGO_BIN_EXE_nhs-organisations");
 
 async fn wait_healthy(base: &str, within: Duration) -> bool {
     let until = Instant::now() + within;

@@ -5,18 +5,14 @@ use crate::common;
 use std::time::{Duration, Instant};
 
 use chrono::{Days, NaiveDate, Utc};
-use common::{data, error_code, gql, gql_admin, start_server, TestDb};
+use common::{data, error_code, gql, gql_admin, start_server, today, TestDb};
 use nhs_organisations::change_log::{self, Change, ChangeContext};
-use nhs_organisations::config::{QueryLimits, ServerSettings};
+use nhs_organisations::config::QueryLimits;
 use nhs_organisations::entities::{ord_succession, trust};
 use nhs_organisations::http::AppState;
 use nhs_organisations::memberships::{self, Edge};
 use sea_orm::{ActiveModelTrait, ConnectionTrait, DatabaseConnection, EntityTrait, NotSet, Set};
 use serde_json::{json, Value};
-
-fn today() -> NaiveDate {
-    Utc::now().date_naive()
-}
 
 fn app(t: &TestDb) -> AppState {
     AppState::new(t.db.clone(), None, &QueryLimits::default())
@@ -351,7 +347,7 @@ async fn predecessors_and_successors_come_from_successions() {
 #[tokio::test]
 async fn another_connections_write_is_seen_within_a_second() {
     let t = TestDb::seeded().await;
-    let reader = common::watched_app(t.db.clone(), None);
+    let reader = common::app(t.db.clone(), None).await;
     let q = r#"{ organisation(odsCode: "RVV01") { trust { odsCode } } }"#;
     assert_eq!(
         data(gql(&reader.schema, q).await)["organisation"]["trust"]["odsCode"],
@@ -374,9 +370,7 @@ async fn another_connections_write_is_seen_within_a_second() {
 async fn a_failed_rebuild_keeps_serving_the_last_snapshot_and_health_says_so() {
     let t = TestDb::seeded().await;
     let state = app(&t);
-    let mut settings = ServerSettings::default_from_env();
-    settings.rate_limit_rps = 0;
-    let base = common::serve_state(state.clone(), settings).await;
+    let base = common::serve_state(state.clone(), common::settings()).await;
     let client = reqwest::Client::new();
     let q = json!({"query": "{ organisation(odsCode: \"RVV01\") { name } }"});
     let ok: Value = client
@@ -547,8 +541,7 @@ async fn query_responses_carry_an_etag_and_revalidate_with_304() {
 #[tokio::test]
 async fn the_response_cache_can_be_turned_off() {
     let t = TestDb::seeded().await;
-    let mut settings = ServerSettings::default_from_env();
-    settings.rate_limit_rps = 0;
+    let mut settings = common::settings();
     settings.response_cache_mb = 0;
     let base = common::serve_with(&t, settings).await;
     let client = reqwest::Client::new();

@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_nhs-organisations");
+use crate::common::BIN;
 
 fn run(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(BIN);
@@ -95,10 +95,7 @@ fn a_garbage_rust_log_is_reported() {
 #[test]
 fn serving_without_a_database_file_says_so_loudly() {
     let dir = tempfile::tempdir().expect("dir");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("port");
+    let port = crate::common::free_port();
     let mut child = Command::new(BIN)
         .arg("serve")
         .current_dir(dir.path())

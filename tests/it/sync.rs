@@ -2,147 +2,26 @@
 //! schedule and the command. Runs on SQLite, and on PostgreSQL with `TEST_DATABASE_URL`.
 use crate::common;
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{NaiveDate, Utc};
-use common::{data, error_code, gql_admin, TestDb};
+use common::ord::{
+    fixture, json_response, record_from, site_changed as site, sync_list, trust_in, MockOrd, PREFIX,
+};
+use common::{count, data, days_ago, dump, error_code, gql_admin, today, TestDb};
 use nhs_organisations::entities::organisation;
-use nhs_organisations::graphql::{build_schema_with_ord, AppSchema};
+use nhs_organisations::graphql::AppSchema;
 use nhs_organisations::memberships::{self, Edge, Moment};
-use nhs_organisations::ord::{OrdClient, OrdConfig};
 use nhs_organisations::sync::{self, NoProgress, SyncOptions};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, EntityTrait,
-    FromQueryResult, QueryFilter, Statement,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, FromQueryResult, QueryFilter,
+    Statement,
 };
 use serde_json::{json, Value};
 use wiremock::matchers::{method, path, query_param};
-use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
-
-const PREFIX: &str = "/ORD/2-0-0";
-
-// ---------------------------------------------------------------------------------------
-// Mock ORD
-// ---------------------------------------------------------------------------------------
-
-/// A mock ORD and a client for it with short timeouts, so failures fail fast.
-struct Ord {
-    server: MockServer,
-    client: OrdClient,
-}
-
-impl Ord {
-    async fn start() -> Ord {
-        Self::with(|_| {}).await
-    }
-
-    async fn with(tune: impl FnOnce(&mut OrdConfig)) -> Ord {
-        let server = MockServer::start().await;
-        let mut config = OrdConfig {
-            base_url: format!("{}{PREFIX}", server.uri()),
-            max_rps: 50,
-            request_timeout: Duration::from_secs(2),
-            retry_budget: Duration::from_millis(2500),
-            ..OrdConfig::default()
-        };
-        tune(&mut config);
-        let client = OrdClient::new(config).expect("ORD client");
-        Ord { server, client }
-    }
-
-    /// `GET sync?LastChangeDate=since` lists `codes`.
-    async fn list(&self, since: NaiveDate, codes: &[&str]) {
-        Mock::given(method("GET"))
-            .and(path(format!("{PREFIX}/sync")))
-            .and(query_param("LastChangeDate", since.to_string()))
-            .respond_with(sync_list(codes))
-            .mount(&self.server)
-            .await;
-    }
-
-    /// `GET organisations/{code}` answers `body`.
-    async fn record(&self, code: &str, body: Value) {
-        self.respond(code, json_response(200, &body)).await;
-    }
-
-    async fn respond(&self, code: &str, response: impl Respond + 'static) {
-        Mock::given(method("GET"))
-            .and(path(format!("{PREFIX}/organisations/{code}")))
-            .respond_with(response)
-            .mount(&self.server)
-            .await;
-    }
-
-    /// Paths requested so far.
-    async fn requested(&self) -> Vec<String> {
-        self.server
-            .received_requests()
-            .await
-            .unwrap_or_default()
-            .iter()
-            .map(|r| r.url.path().trim_start_matches(PREFIX).to_string())
-            .collect()
-    }
-}
-
-fn json_response(status: u16, body: &Value) -> ResponseTemplate {
-    ResponseTemplate::new(status)
-        .insert_header("content-type", "application/json")
-        .set_body_string(body.to_string())
-}
-
-fn sync_list(codes: &[&str]) -> ResponseTemplate {
-    let links: Vec<Value> = codes
-        .iter()
-        .map(|c| {
-            json!({"OrgLink": format!("https://directory.spineservices.nhs.uk/ORD/2-0-0/organisations/{c}")})
-        })
-        .collect();
-    json_response(200, &json!({ "Organisations": links }))
-        .insert_header("X-Total-Count", codes.len().to_string().as_str())
-}
-
-fn fixture(name: &str) -> Value {
-    let p = format!("{}/tests/fixtures/ord/{name}", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&std::fs::read_to_string(&p).expect("fixture")).expect("fixture JSON")
-}
-
-/// A fixture record with its code, name and change date replaced.
-fn record_from(fixture_code: &str, code: &str, name: &str, changed: NaiveDate) -> Value {
-    let mut v = fixture(&format!("organisations/{fixture_code}.json"));
-    let org = &mut v["Organisation"];
-    org["OrgId"]["extension"] = json!(code);
-    org["Name"] = json!(name);
-    org["LastChangeDate"] = json!(changed.to_string());
-    v
-}
-
-/// A site record (modelled on RVV01) operated by `parent` with primary role `parent_role`.
-fn site(code: &str, name: &str, parent: &str, parent_role: &str, changed: NaiveDate) -> Value {
-    let mut v = record_from("RVV01", code, name, changed);
-    let rel = &mut v["Organisation"]["Rels"]["Rel"][0];
-    rel["Target"]["OrgId"]["extension"] = json!(parent);
-    rel["Target"]["PrimaryRoleId"]["id"] = json!(parent_role);
-    rel["Date"][0]["Start"] = json!(changed.to_string());
-    v
-}
-
-/// A trust record (modelled on RVV) whose Active RE5 points at `icb`.
-fn trust_in(code: &str, name: &str, icb: &str, changed: NaiveDate) -> Value {
-    let mut v = record_from("RVV", code, name, changed);
-    for rel in v["Organisation"]["Rels"]["Rel"]
-        .as_array_mut()
-        .expect("rels")
-    {
-        if rel["id"] == "RE5" && rel["Status"] == "Active" {
-            rel["Target"]["OrgId"]["extension"] = json!(icb);
-        }
-    }
-    v
-}
+use wiremock::{Mock, Request, Respond, ResponseTemplate};
 
 /// Records when each request arrived, then answers with `template`.
 #[derive(Clone, Default)]
@@ -186,14 +65,6 @@ impl Respond for FirstThen {
 // Helpers
 // ---------------------------------------------------------------------------------------
 
-fn today() -> NaiveDate {
-    Utc::now().date_naive()
-}
-
-fn days_ago(n: i64) -> NaiveDate {
-    today() - chrono::Duration::days(n)
-}
-
 const REPORT: &str = "dryRun since listed untracked fetched skippedDeleted notFound \
     changes { odsCode entity field before after effectiveOn } \
     moves { odsCode before after effectiveOn } closures { odsCode entity closedOn } \
@@ -201,22 +72,24 @@ const REPORT: &str = "dryRun since listed untracked fetched skippedDeleted notFo
 
 struct Env {
     db: TestDb,
-    ord: Ord,
+    ord: MockOrd,
     schema: AppSchema,
     key: String,
 }
 
 impl Env {
     async fn new() -> Env {
-        Self::with_ord(Ord::start().await).await
+        Self::with_ord(MockOrd::start().await).await
     }
 
-    async fn with_ord(ord: Ord) -> Env {
+    async fn with_ord(ord: MockOrd) -> Env {
         let db = TestDb::seeded().await;
         let key = nhs_organisations::auth::create_key(&db.db, "sync-admin")
             .await
             .expect("admin key");
-        let schema = common::watched_app(db.db.clone(), Some(ord.client.clone())).schema;
+        let schema = common::app(db.db.clone(), Some(ord.client.clone()))
+            .await
+            .schema;
         Env {
             db,
             ord,
@@ -263,49 +136,6 @@ impl Env {
 
 fn since(d: NaiveDate) -> String {
     format!("since: \"{d}\"")
-}
-
-/// Every row of every table, as JSON, by table name.
-async fn dump(db: &DatabaseConnection) -> BTreeMap<String, Vec<Value>> {
-    let backend = db.get_database_backend();
-    let list = match backend {
-        DatabaseBackend::Postgres => {
-            "SELECT tablename::text AS name FROM pg_tables WHERE schemaname = current_schema() ORDER BY 1"
-        }
-        _ => "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY 1",
-    };
-    let tables = Value::find_by_statement(Statement::from_string(backend, list))
-        .all(db)
-        .await
-        .expect("list tables");
-    let mut out = BTreeMap::new();
-    for t in tables {
-        let name = t["name"].as_str().expect("table name").to_string();
-        let rows = Value::find_by_statement(Statement::from_string(
-            backend,
-            format!("SELECT * FROM {name} ORDER BY 1"),
-        ))
-        .all(db)
-        .await
-        .expect("dump table");
-        out.insert(name, rows);
-    }
-    // Guard against a dump that silently drops columns it cannot read.
-    let orgs = &out["organisations"];
-    assert!(
-        !orgs.is_empty() && orgs[0].get("ods_code").is_some() && orgs[0].get("active").is_some()
-    );
-    assert!(out.contains_key("change_log") && out.contains_key("organisation_trusts"));
-    out
-}
-
-async fn count(db: &DatabaseConnection, sql: &str) -> i64 {
-    let row = db
-        .query_one(Statement::from_string(db.get_database_backend(), sql))
-        .await
-        .expect("query")
-        .expect("row");
-    row.try_get_by_index::<i64>(0).expect("count")
 }
 
 async fn sync_log(db: &DatabaseConnection) -> Vec<Value> {
@@ -736,9 +566,11 @@ async fn welsh_site_moving_to_an_english_trust_changes_country() {
     assert_eq!(after["nhsEnglandRegion"]["regionCode"], "Y56");
 
     // And back to the board: trust, ICB and region cleared, Wales again.
-    let later = Ord::start().await;
+    let later = MockOrd::start().await;
     let env = Env {
-        schema: build_schema_with_ord(env.db.db.clone(), Some(later.client.clone())),
+        schema: common::app(env.db.db.clone(), Some(later.client.clone()))
+            .await
+            .schema,
         ord: later,
         ..env
     };
@@ -1050,11 +882,7 @@ async fn malformed_json_fails_the_sync() {
 #[tokio::test]
 async fn a_failing_change_list_fails_the_sync() {
     let env = Env::new().await;
-    Mock::given(method("GET"))
-        .and(path(format!("{PREFIX}/sync")))
-        .respond_with(ResponseTemplate::new(503))
-        .mount(&env.ord.server)
-        .await;
+    env.ord.sync_responds(ResponseTemplate::new(503)).await;
     assert_fails_cleanly(
         &env,
         &since(days_ago(3)),
@@ -1066,7 +894,7 @@ async fn a_failing_change_list_fails_the_sync() {
 
 #[tokio::test]
 async fn responses_slower_than_the_timeout_fail_the_sync() {
-    let ord = Ord::with(|c| {
+    let ord = MockOrd::with(|c| {
         c.request_timeout = Duration::from_millis(300);
         c.retry_budget = Duration::from_secs(1);
     })
@@ -1166,27 +994,26 @@ async fn single_objects_and_missing_keys_are_understood() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn request_rate_stays_within_ord_max_rps_across_consecutive_syncs() {
-    let ord = Ord::with(|c| c.max_rps = 5).await;
+    let ord = MockOrd::with(|c| c.max_rps = 5).await;
     let env = Env::with_ord(ord).await;
     let clock = Clock::default();
     let codes = [
         "RVV01", "RVV02", "RVV03", "RVV09", "RVVKC", "RJ122", "RGT01", "R0A03", "RVV", "RJ1",
     ];
-    Mock::given(method("GET"))
-        .and(path(format!("{PREFIX}/sync")))
-        .respond_with(Timed {
+    env.ord
+        .sync_responds(Timed {
             clock: clock.clone(),
             template: sync_list(&codes),
         })
-        .mount(&env.ord.server)
         .await;
-    Mock::given(method("GET"))
-        .and(path(format!("{PREFIX}/organisations/RVV01")))
-        .respond_with(Timed {
-            clock: clock.clone(),
-            template: json_response(200, &fixture("organisations/RVV01.json")),
-        })
-        .mount(&env.ord.server)
+    env.ord
+        .respond(
+            "RVV01",
+            Timed {
+                clock: clock.clone(),
+                template: json_response(200, &fixture("organisations/RVV01.json")),
+            },
+        )
         .await;
     // The rest are gone from ORD: cheap answers, still requests.
     Mock::given(method("GET"))
@@ -1215,7 +1042,7 @@ async fn request_rate_stays_within_ord_max_rps_across_consecutive_syncs() {
 // Dry runs, repeats, watermark
 // ---------------------------------------------------------------------------------------
 
-async fn mount_mixed_changes(ord: &Ord, start: NaiveDate) {
+async fn mount_mixed_changes(ord: &MockOrd, start: NaiveDate) {
     ord.list(start, &["RVV01", "RVVKC", "RVV", "QKS", "ZZZ99"])
         .await;
     ord.record(
@@ -1422,7 +1249,13 @@ async fn the_schedule_syncs_as_the_scheduler() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     task.abort();
-    assert_eq!(env.org("RVV01").await["name"], "SCHEDULED NAME");
+    // Written outside the schema, as by another process: the snapshot follows within a second.
+    assert!(
+        common::eventually(Duration::from_secs(1), || async {
+            env.org("RVV01").await["name"] == "SCHEDULED NAME"
+        })
+        .await
+    );
     let log = sync_log(&env.db.db).await;
     assert!(!log.is_empty() && log.iter().all(|r| r["actor"] == "scheduler"));
 }
@@ -1431,10 +1264,10 @@ async fn the_schedule_syncs_as_the_scheduler() {
 // The command
 // ---------------------------------------------------------------------------------------
 
-fn command(db: &TestDb, ord: &Ord) -> std::process::Command {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_nhs-organisations"));
+fn command(db: &TestDb, ord: &MockOrd) -> std::process::Command {
+    let mut cmd = std::process::Command::new(common::BIN);
     cmd.env("DATABASE_URL", &db.url)
-        .env("ORD_BASE_URL", format!("{}{PREFIX}", ord.server.uri()))
+        .env("ORD_BASE_URL", ord.base_url())
         .env("ORD_MAX_RPS", "50")
         .env("ORD_TIMEOUT_SECS", "1")
         .env("ORD_RETRY_BUDGET_SECS", "1")
@@ -1530,7 +1363,7 @@ async fn sync_1000() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(5);
-    let ord = Ord::with(|c| {
+    let ord = MockOrd::with(|c| {
         c.max_rps = max_rps;
         c.request_timeout = Duration::from_secs(10);
         c.retry_budget = Duration::from_secs(60);

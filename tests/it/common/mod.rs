@@ -1,24 +1,39 @@
 //! Shared test support: a fresh database per test (SQLite always; PostgreSQL when
-//! `TEST_DATABASE_URL` is set), a statement counter, and GraphQL/HTTP helpers.
+//! `TEST_DATABASE_URL` is set), the app as `serve` builds it, a mock ORD (`ord`), a statement
+//! counter, and GraphQL/HTTP helpers.
 #![allow(dead_code)]
 
+pub mod ord;
 pub mod ordered_json;
+mod pg_cleanup;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use nhs_organisations::graphql::{build_schema, AppSchema};
 use nhs_organisations::{db, seed};
-use sea_orm::{ConnectionTrait, DatabaseConnection};
+use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, FromQueryResult, Statement};
 use serde_json::{json, Value};
 use tempfile::TempDir;
 
-/// A test database: dropped (SQLite) or left for the throwaway server (PostgreSQL).
+/// A test database, removed when dropped: its directory (SQLite) or the database itself
+/// (PostgreSQL, by a background dropper; anything left is dropped when the run ends).
 pub struct TestDb {
     pub db: DatabaseConnection,
     pub url: String,
     _dir: Option<TempDir>,
+    /// The PostgreSQL database's name.
+    pg_name: Option<String>,
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some(name) = self.pg_name.take() {
+            pg_cleanup::drop_later(name);
+        }
+    }
 }
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
@@ -66,6 +81,7 @@ async fn seed_template(conn: &DatabaseConnection, history: bool) -> Result<(), S
 async fn build_template(history: bool) -> Result<String, String> {
     let err = |e: &dyn std::fmt::Display| e.to_string();
     if let Some(admin_url) = postgres_url() {
+        pg_cleanup::run_started(&admin_url);
         let name = format!("{}_tmpl{}", unique_name(), if history { "h" } else { "" });
         let admin = db::connect(&admin_url).await.map_err(|e| err(&e))?;
         admin
@@ -80,7 +96,12 @@ async fn build_template(history: bool) -> Result<String, String> {
         conn.close().await.map_err(|e| err(&e))?;
         Ok(name)
     } else {
-        let dir = TEMPLATE_DIR.get_or_init(|| TempDir::new().expect("temp dir"));
+        let dir = TEMPLATE_DIR.get_or_init(|| {
+            let dir = TempDir::new().expect("temp dir");
+            // A static is never dropped: the directory goes when the process exits.
+            pg_cleanup::remove_at_exit(dir.path().to_path_buf());
+            dir
+        });
         let path = dir
             .path()
             .join(if history { "current.db" } else { "template.db" });
@@ -142,6 +163,7 @@ impl TestDb {
 
     async fn create(template: Option<String>) -> TestDb {
         if let Some(admin_url) = postgres_url() {
+            pg_cleanup::run_started(&admin_url);
             let name = unique_name();
             let admin = db::connect(&admin_url)
                 .await
@@ -156,13 +178,18 @@ impl TestDb {
                 .expect("create test database");
             let _ = admin.close().await;
             let url = replace_db_name(&admin_url, &name);
-            let conn = db::connect(&url).await.expect("connect to test database");
-            db::migrate(&conn).await.expect("migrate");
-            TestDb {
-                db: conn,
+            // Owned from here on, so a failure below still drops it.
+            let mut test_db = TestDb {
+                db: DatabaseConnection::Disconnected,
                 url,
                 _dir: None,
-            }
+                pg_name: Some(name),
+            };
+            test_db.db = db::connect(&test_db.url)
+                .await
+                .expect("connect to test database");
+            db::migrate(&test_db.db).await.expect("migrate");
+            test_db
         } else {
             let dir = TempDir::new().expect("temp dir");
             let path: PathBuf = dir.path().join("test.db");
@@ -176,6 +203,7 @@ impl TestDb {
                 db: conn,
                 url,
                 _dir: Some(dir),
+                pg_name: None,
             }
         }
     }
@@ -239,12 +267,37 @@ pub fn data(resp: Value) -> Value {
     resp["data"].clone()
 }
 
-/// Serves the app on a loopback port and returns its base URL. The per-client rate limit is
-/// off, since every test client shares 127.0.0.1; rate-limit tests use `serve_with`.
-pub async fn serve(test_db: &TestDb) -> String {
+/// The server settings of the tests: the environment and defaults, as `serve` reads them, but
+/// without the per-client rate limit (every test client shares 127.0.0.1; rate-limit tests set
+/// it) and without an ORD schedule.
+pub fn settings() -> nhs_organisations::config::ServerSettings {
     let mut settings = nhs_organisations::config::ServerSettings::default_from_env();
     settings.rate_limit_rps = 0;
-    serve_with(test_db, settings).await
+    settings.sync_every = None;
+    settings
+}
+
+/// The app as `serve` builds it (`AppState::start`), over the test settings.
+pub async fn app(
+    db: DatabaseConnection,
+    ord: Option<nhs_organisations::ord::OrdClient>,
+) -> nhs_organisations::http::AppState {
+    app_with(db, ord, &settings()).await
+}
+
+pub async fn app_with(
+    db: DatabaseConnection,
+    ord: Option<nhs_organisations::ord::OrdClient>,
+    settings: &nhs_organisations::config::ServerSettings,
+) -> nhs_organisations::http::AppState {
+    nhs_organisations::http::AppState::start(db, ord, settings)
+        .await
+        .expect("the app starts")
+}
+
+/// Serves the app on a loopback port and returns its base URL.
+pub async fn serve(test_db: &TestDb) -> String {
+    serve_with(test_db, settings()).await
 }
 
 pub async fn serve_with(
@@ -259,7 +312,15 @@ pub async fn serve_conn(
     db: DatabaseConnection,
     settings: nhs_organisations::config::ServerSettings,
 ) -> String {
-    let state = nhs_organisations::http::AppState::new(db, None, &settings.limits);
+    let state = app_with(db, None, &settings).await;
+    serve_state(state, settings).await
+}
+
+/// Serves an app whose snapshot is not built yet (`AppState::new`, unlike `serve`), so that
+/// the first request reads the database: for what a failing database does to a request.
+pub async fn serve_unbuilt(test_db: &TestDb) -> String {
+    let settings = settings();
+    let state = nhs_organisations::http::AppState::new(test_db.db.clone(), None, &settings.limits);
     serve_state(state, settings).await
 }
 
@@ -283,6 +344,76 @@ pub async fn serve_state(
         .await;
     });
     format!("http://{addr}")
+}
+
+/// The binary under test.
+pub const BIN: &str = env!("CARGO_BIN_EXE_nhs-organisations");
+
+pub fn today() -> chrono::NaiveDate {
+    chrono::Utc::now().date_naive()
+}
+
+pub fn days_ago(n: i64) -> chrono::NaiveDate {
+    today() - chrono::Duration::days(n)
+}
+
+/// Every row of every table (SQLite's own included), as JSON, by table name, in primary-key
+/// order: two dumps are equal when nothing changed.
+pub async fn dump(db: &DatabaseConnection) -> BTreeMap<String, Vec<Value>> {
+    dump_except(db, &[]).await
+}
+
+/// `dump` without the columns named in `skip`, in any table.
+pub async fn dump_except(db: &DatabaseConnection, skip: &[&str]) -> BTreeMap<String, Vec<Value>> {
+    let backend = db.get_database_backend();
+    let list = match backend {
+        DatabaseBackend::Postgres => {
+            "SELECT tablename::text AS name FROM pg_tables WHERE schemaname = current_schema() ORDER BY 1"
+        }
+        _ => "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY 1",
+    };
+    #[derive(FromQueryResult)]
+    struct Table {
+        name: String,
+    }
+    let tables = Table::find_by_statement(Statement::from_string(backend, list))
+        .all(db)
+        .await
+        .expect("list tables");
+    let mut out = BTreeMap::new();
+    for t in tables {
+        let sql = format!("SELECT * FROM \"{}\" ORDER BY 1", t.name);
+        let mut rows = Value::find_by_statement(Statement::from_string(backend, sql))
+            .all(db)
+            .await
+            .unwrap_or_else(|e| panic!("read {}: {e}", t.name));
+        for r in &mut rows {
+            if let Some(o) = r.as_object_mut() {
+                for column in skip {
+                    o.remove(*column);
+                }
+            }
+        }
+        out.insert(t.name, rows);
+    }
+    // The dump must see real columns on both backends, or comparing dumps proves nothing.
+    let site = out.get("organisations").and_then(|rows| rows.first());
+    assert!(site.is_some_and(|s| s.get("ods_code").is_some()
+        && s.get("active").is_some()
+        && s.get("deleted_at").is_some()));
+    assert!(out.get("change_log").is_some_and(|rows| !rows.is_empty()));
+    assert!(out.contains_key("organisation_trusts"));
+    out
+}
+
+/// The one integer a query such as `SELECT COUNT(*) …` answers.
+pub async fn count(db: &DatabaseConnection, sql: &str) -> i64 {
+    let row = db
+        .query_one(Statement::from_string(db.get_database_backend(), sql))
+        .await
+        .expect("query")
+        .expect("row");
+    row.try_get_by_index::<i64>(0).expect("count")
 }
 
 /// Sends raw bytes to a server in parts, pausing after each as asked, and returns everything
@@ -331,27 +462,10 @@ where
     }
 }
 
-/// The app as `serve` builds it (one snapshot store for schema and HTTP), watching the
-/// database for other processes' writes.
-pub fn watched_app(
-    db: DatabaseConnection,
-    ord: Option<nhs_organisations::ord::OrdClient>,
-) -> nhs_organisations::http::AppState {
-    let state = nhs_organisations::http::AppState::new(
-        db,
-        ord,
-        &nhs_organisations::config::QueryLimits::default(),
-    );
-    state
-        .store
-        .spawn_watch(nhs_organisations::snapshot::store::DEFAULT_POLL);
-    state
-}
-
 /// Starts the binary's `serve` on a free port over `url` and waits for `/health`.
 pub async fn start_server(url: &str, dir: &std::path::Path) -> (Server, String) {
     let port = free_port();
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_nhs-organisations"))
+    let child = std::process::Command::new(BIN)
         .arg("serve")
         .env("DATABASE_URL", url)
         .env("HOST", "127.0.0.1")
