@@ -82,7 +82,10 @@ impl Loader<ParentOf> for SnapshotLoader {
     type Value = i32;
     type Error = async_graphql::Error;
 
-    async fn load(&self, keys: &[ParentOf]) -> async_graphql::Result<std::collections::HashMap<ParentOf, i32>> {
+    async fn load(
+        &self,
+        keys: &[ParentOf],
+    ) -> async_graphql::Result<std::collections::HashMap<ParentOf, i32>> {
         let s = self.pinned.get().await?;
         Ok(keys
             .iter()
