@@ -197,10 +197,7 @@ pub fn primary_site<'a>(
     unit: &paediatric_diabetes_unit::Model,
     sites: &'a [Arc<organisation::Model>],
 ) -> Option<&'a Arc<organisation::Model>> {
-    sites
-        .iter()
-        .find(|s| Some(s.id) == unit.lead_organisation_id)
-        .or_else(|| sites.first())
+    crate::placement::lead_site(sites, |s| Some(s.id) == unit.lead_organisation_id)
 }
 
 /// The trusts that run an ICB's sites on `day`, by name (a derived edge: the ICB commissions

@@ -87,6 +87,24 @@ impl From<sea_orm::DbErr> for AppError {
     }
 }
 
+/// An ORD failure as the client sees it, wherever one ends a call (sync, mergers): every ORD
+/// request runs before anything is written, so nothing was changed.
+impl From<crate::ord::OrdError> for AppError {
+    fn from(err: crate::ord::OrdError) -> Self {
+        use crate::ord::OrdError;
+        match err {
+            // A `since` older than ORD serves is the caller's to fix.
+            OrdError::DateTooOld => AppError::BadUserInput(err.to_string()),
+            OrdError::Config(_) => AppError::Internal(err.to_string()),
+            OrdError::Unavailable { .. } | OrdError::InvalidResponse { .. } => {
+                AppError::UpstreamUnavailable(format!(
+                    "{err}. Nothing was changed; try again later."
+                ))
+            }
+        }
+    }
+}
+
 /// The driver's error code (SQLSTATE on PostgreSQL, the extended result code on SQLite).
 pub fn database_code(err: &sea_orm::DbErr) -> Option<String> {
     use sea_orm::{sqlx, DbErr, RuntimeErr};

@@ -6,7 +6,7 @@
 //! transaction back, so its report is the one applying would give. Everything ORD is asked for
 //! is fetched before the transaction starts: a failing ORD fails the whole call and nothing is
 //! written, and no write lock is held while waiting on the network.
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
 use chrono::{NaiveDate, Utc};
 use sea_orm::{
@@ -18,12 +18,14 @@ use crate::change_log::{self, Change, ChangeContext};
 // Short aliases keep each change-log call below on one line.
 use crate::change_log::{ChangeAction as Action, ChangeSource as Source};
 use crate::codes;
-use crate::entities::{organisation, trust};
+use crate::entities::organisation;
 use crate::errors::{AppError, AppResult};
 use crate::memberships::{self, Edge, Moment};
-use crate::ord::{OrdClient, OrdError, OrdOrganisation, RoleClass};
+use crate::ord::{OrdClient, OrdOrganisation, RoleClass};
+use crate::ord_rows;
+use crate::placement::{self, Edit, IcbRegions, Move, NewSite, ParentKind, SiteFacts, ENGLAND};
+use crate::placement_facts;
 use crate::reference_data::ReferenceData;
-use crate::seed::{ENGLAND, JERSEY, WALES};
 use crate::writes::{self, WriteTxn};
 
 /// Most codes one call may name: ORD is asked for each (and maybe for its trust) at no more
@@ -228,17 +230,8 @@ pub struct CreateRequest {
     pub effective_on: Option<NaiveDate>,
 }
 
-/// One edge of an `updateOrganisationMemberships` call.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub enum Setting {
-    /// Leave the membership as it is.
-    #[default]
-    Keep,
-    /// Close the current membership.
-    Clear,
-    /// Make this code the current one.
-    Set(String),
-}
+/// One edge of an `updateOrganisationMemberships` call (leave, clear, or set to a code).
+pub use crate::placement::Setting;
 
 /// An `updateOrganisationMemberships` call.
 #[derive(Clone, Debug, Default)]
@@ -318,13 +311,6 @@ fn check_coordinates(
     Ok(out)
 }
 
-fn upstream(e: OrdError) -> AppError {
-    match e {
-        OrdError::Config(_) => AppError::Internal(e.to_string()),
-        _ => AppError::UpstreamUnavailable(format!("{e}. Nothing was changed; try again later.")),
-    }
-}
-
 /// Commits, or rolls back for a dry run or on error.
 async fn finish<T>(txn: WriteTxn, outcome: AppResult<T>, dry_run: bool) -> AppResult<T> {
     match outcome {
@@ -379,41 +365,6 @@ async fn current_memberships<C: ConnectionTrait>(
     Ok(out)
 }
 
-/// What the current sites of a parent agree on for one edge.
-enum Consensus {
-    None,
-    One(i32),
-    Disagree,
-}
-
-async fn consensus<C: ConnectionTrait>(
-    db: &C,
-    parent_edge: Edge,
-    parent_id: i32,
-    edge: Edge,
-    excluding: Option<i32>,
-) -> Result<Consensus, DbErr> {
-    let sites: Vec<i32> = memberships::children_of(db, parent_edge, &[parent_id], Moment::Current)
-        .await?
-        .remove(&parent_id)
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|s| Some(*s) != excluding)
-        .collect();
-    let values: BTreeSet<i32> = memberships::parents_of(db, edge, &sites, Moment::Current)
-        .await?
-        .into_values()
-        .collect();
-    Ok(match values.len() {
-        0 => Consensus::None,
-        1 => values
-            .into_iter()
-            .next()
-            .map_or(Consensus::None, Consensus::One),
-        _ => Consensus::Disagree,
-    })
-}
-
 async fn current_children<C: ConnectionTrait>(
     db: &C,
     edge: Edge,
@@ -429,68 +380,39 @@ async fn current_children<C: ConnectionTrait>(
 
 /// A trust or a Local Health Board we hold.
 #[derive(Clone, Debug, PartialEq, Eq)]
-enum Parent {
-    Trust(i32, String),
-    Board(i32, String),
+struct Parent {
+    kind: ParentKind,
+    id: i32,
+    code: String,
 }
 
-impl Parent {
-    fn edge(&self) -> Edge {
-        match self {
-            Parent::Trust(..) => Edge::OrganisationTrust,
-            Parent::Board(..) => Edge::OrganisationLocalHealthBoard,
-        }
-    }
-    fn id(&self) -> i32 {
-        match self {
-            Parent::Trust(id, _) | Parent::Board(id, _) => *id,
-        }
-    }
-    fn code(&self) -> &str {
-        match self {
-            Parent::Trust(_, c) | Parent::Board(_, c) => c,
-        }
-    }
-}
-
-/// Boards first, as the seed does: Powys (7A7) is in both lists and is a board.
+/// The parent a code names, as `placement::parent_kind` reads what we hold.
 async fn resolve_parent<C: ConnectionTrait>(db: &C, code: &str) -> Result<Option<Parent>, DbErr> {
-    if let Some(id) = memberships::id_of(db, memberships::LOCAL_HEALTH_BOARDS, code).await? {
-        return Ok(Some(Parent::Board(id, code.to_string())));
-    }
-    Ok(memberships::id_of(db, memberships::TRUSTS, code)
-        .await?
-        .map(|id| Parent::Trust(id, code.to_string())))
+    let board = memberships::id_of(db, memberships::LOCAL_HEALTH_BOARDS, code).await?;
+    let trust = memberships::id_of(db, memberships::TRUSTS, code).await?;
+    let kind = placement::parent_kind(board.is_some(), trust.is_some());
+    Ok(kind.and_then(|kind| {
+        let id = match kind {
+            ParentKind::Board => board,
+            ParentKind::Trust => trust,
+        }?;
+        Some(Parent {
+            kind,
+            id,
+            code: code.to_string(),
+        })
+    }))
 }
 
 /// Where a site goes: the parent on each edge (absent = none).
 #[derive(Clone, Debug, Default)]
-struct Placement {
+struct Planned {
     parents: HashMap<Edge, (i32, String)>,
     warnings: Vec<String>,
 }
 
-impl Placement {
-    fn set(&mut self, edge: Edge, id: i32, code: &str) {
-        self.parents.insert(edge, (id, code.to_string()));
-    }
-}
-
 /// ORD records fetched before the transaction, by code (`None` = ORD answered 404).
 type Records = HashMap<String, Option<OrdOrganisation>>;
-
-/// Whether ORD puts the site in Jersey (address country or a JE postcode).
-fn in_jersey(org: &OrdOrganisation) -> bool {
-    let country = org
-        .country
-        .as_deref()
-        .is_some_and(|c| c.to_ascii_uppercase().contains("JERSEY"));
-    let postcode = org.postcode.as_deref().is_some_and(|p| {
-        let p = p.trim().to_ascii_uppercase();
-        p.starts_with("JE") && p[2..].starts_with(|c: char| c.is_ascii_digit())
-    });
-    country || postcode
-}
 
 /// Everything a create call needs that does not change while it runs.
 struct CreateInputs<'a> {
@@ -501,155 +423,8 @@ struct CreateInputs<'a> {
     allow_unlinked: bool,
 }
 
-/// The ICB (and region) of a new site of an English trust: what the trust's current sites
-/// agree on, else the trust's active RE5 ICB in ORD and that ICB's region.
-async fn icb_and_region<C: ConnectionTrait>(
-    db: &C,
-    trust: &Parent,
-    site_id: Option<i32>,
-    trust_records: &Records,
-    place: &mut Placement,
-) -> Result<(), DbErr> {
-    let trust_edge = Edge::OrganisationTrust;
-    let from_sites = consensus(
-        db,
-        trust_edge,
-        trust.id(),
-        Edge::OrganisationIntegratedCareBoard,
-        site_id,
-    )
-    .await?;
-    let icb = match from_sites {
-        Consensus::One(icb) => {
-            let code = memberships::codes_of(db, memberships::INTEGRATED_CARE_BOARDS, &[icb])
-                .await?
-                .remove(&icb)
-                .unwrap_or_default();
-            Some((icb, code))
-        }
-        _ => {
-            let from_ord = trust_records
-                .get(trust.code())
-                .and_then(|r| r.as_ref())
-                .and_then(|t| t.active_icb())
-                .map(|rel| rel.target_code.clone());
-            match from_ord {
-                Some(code) => {
-                    match memberships::id_of(db, memberships::INTEGRATED_CARE_BOARDS, &code).await?
-                    {
-                        Some(id) => Some((id, code)),
-                        None => {
-                            place.warnings.push(format!(
-                                "ORD puts trust {} in ICB {code}, which is not in our data",
-                                trust.code()
-                            ));
-                            None
-                        }
-                    }
-                }
-                None => None,
-            }
-        }
-    };
-    let Some((icb_id, icb_code)) = icb else {
-        return Ok(());
-    };
-    place.set(Edge::OrganisationIntegratedCareBoard, icb_id, &icb_code);
-    // The region the trust's sites agree on when the ICB came from them, else the ICB's own.
-    let mut region = None;
-    if matches!(from_sites, Consensus::One(_)) {
-        if let Consensus::One(r) = consensus(
-            db,
-            trust_edge,
-            trust.id(),
-            Edge::OrganisationNhsEnglandRegion,
-            site_id,
-        )
-        .await?
-        {
-            region = Some(r);
-        }
-    }
-    if region.is_none() {
-        region = memberships::parents_of(
-            db,
-            Edge::IntegratedCareBoardRegion,
-            &[icb_id],
-            Moment::Current,
-        )
-        .await?
-        .remove(&icb_id);
-    }
-    if let Some(r) = region {
-        let code = memberships::codes_of(db, memberships::NHS_ENGLAND_REGIONS, &[r])
-            .await?
-            .remove(&r)
-            .unwrap_or_default();
-        place.set(Edge::OrganisationNhsEnglandRegion, r, &code);
-    }
-    Ok(())
-}
-
-/// The OPEN UK network the parent's current sites agree on, else the parent's row in the
-/// bundled reference data (last row wins, as in the seed).
-async fn network_of_parent<C: ConnectionTrait>(
-    db: &C,
-    parent: &Parent,
-    site_id: Option<i32>,
-    reference: &ReferenceData,
-) -> Result<Option<(i32, String)>, DbErr> {
-    if let Consensus::One(id) = consensus(
-        db,
-        parent.edge(),
-        parent.id(),
-        Edge::OrganisationOpenUkNetwork,
-        site_id,
-    )
-    .await?
-    {
-        let code = memberships::codes_of(db, memberships::OPEN_UK_NETWORKS, &[id])
-            .await?
-            .remove(&id)
-            .unwrap_or_default();
-        return Ok(Some((id, code)));
-    }
-    let listed = reference
-        .open_uk_network_trusts
-        .iter()
-        .rev()
-        .find(|r| r.ods_trust_code == parent.code())
-        .map(|r| r.open_uk_network_code.clone());
-    match listed {
-        Some(code) => Ok(memberships::id_of(db, memberships::OPEN_UK_NETWORKS, &code)
-            .await?
-            .map(|id| (id, code))),
-        None => Ok(None),
-    }
-}
-
-/// The PDU of a new site: its own row in the bundled PZ list, else its parent's (first row
-/// wins, as in the seed).
-fn pdu_from_reference(
-    reference: &ReferenceData,
-    site: &str,
-    parent: Option<&str>,
-) -> Option<String> {
-    let rows = &reference.pz_codes;
-    rows.iter()
-        .find(|r| r.ods_code == site)
-        .or_else(|| parent.and_then(|p| rows.iter().find(|r| r.ods_code == p)))
-        .map(|r| r.npda_code.clone())
-}
-
-/// Where a site ORD describes goes. `Err(message)` is a refusal.
-async fn place_site<C: ConnectionTrait>(
-    db: &C,
-    code: &str,
-    org: &OrdOrganisation,
-    existing: Option<&organisation::Model>,
-    inputs: &CreateInputs<'_>,
-) -> AppResult<Result<Placement, String>> {
-    let mut place = Placement::default();
+/// Why a record that is not a site cannot be created (none for a site).
+fn not_a_site(code: &str, org: &OrdOrganisation, warnings: &mut Vec<String>) -> Option<String> {
     let role = org.primary_role.clone().unwrap_or_else(|| "none".into());
     let what = match org.role_class() {
         RoleClass::Site => None,
@@ -657,25 +432,35 @@ async fn place_site<C: ConnectionTrait>(
         RoleClass::Lhb => Some("a Local Health Board"),
         RoleClass::Icb => Some("an Integrated Care Board"),
         RoleClass::Region => Some("an NHS England region"),
+        RoleClass::Other if org.operated_by().is_none() => {
+            Some("not a hospital site and has no operating trust or board")
+        }
         RoleClass::Other => {
-            if org.operated_by().is_none() {
-                Some("not a hospital site and has no operating trust or board")
-            } else {
-                place.warnings.push(format!(
-                    "primary role {role} is not a trust or board site role; added because a \
-                     trust or board operates it"
-                ));
-                None
-            }
+            warnings.push(format!(
+                "primary role {role} is not a trust or board site role; added because a \
+                 trust or board operates it"
+            ));
+            None
         }
     };
-    if let Some(what) = what {
-        return Ok(Err(format!(
-            "{code} is {what} (primary role {role} in ORD); only sites can be created"
-        )));
-    }
+    what.map(|what| {
+        format!("{code} is {what} (primary role {role} in ORD); only sites can be created")
+    })
+}
 
-    let site_id = existing.map(|m| m.id);
+/// Where a site ORD describes goes: its facts gathered here, decided by `placement::place`.
+/// `Err(message)` is a refusal.
+async fn place_site<C: ConnectionTrait>(
+    db: &C,
+    (code, org): (&str, &OrdOrganisation),
+    existing: Option<&organisation::Model>,
+    inputs: &CreateInputs<'_>,
+    icbs: &IcbRegions,
+) -> AppResult<Result<Planned, String>> {
+    let mut warnings = Vec::new();
+    if let Some(why) = not_a_site(code, org, &mut warnings) {
+        return Ok(Err(why));
+    }
     let operator = org.operated_by().map(|r| r.target_code.clone());
     let parent = match &operator {
         Some(p) => resolve_parent(db, p).await?,
@@ -693,89 +478,85 @@ async fn place_site<C: ConnectionTrait>(
                 "{why}; add the parent first, or pass allowUnlinked to create the site without one"
             )));
         }
-        place
-            .warnings
-            .push(format!("created without a parent: {why}"));
+        warnings.push(format!("created without a parent: {why}"));
     }
-
-    // Country: Wales under a board (or one of the few Welsh trusts, e.g. RT4); England under
-    // a trust, unless ORD's address is in Jersey.
-    let ord_country = org.country.as_deref().map(str::to_ascii_uppercase);
-    let jersey = in_jersey(org);
-    let welsh_trust = match &parent {
-        Some(Parent::Trust(id, _)) => trust::Entity::find_by_id(*id)
-            .one(db)
-            .await?
-            .and_then(|t| t.country)
-            .is_some_and(|c| c.eq_ignore_ascii_case("WALES")),
-        _ => false,
-    };
-    let country = match &parent {
-        Some(Parent::Board(..)) => Some(WALES),
-        Some(Parent::Trust(..)) if jersey => Some(JERSEY),
-        Some(Parent::Trust(..)) if welsh_trust => Some(WALES),
-        Some(Parent::Trust(..)) => Some(ENGLAND),
-        None if jersey => Some(JERSEY),
-        None => match ord_country.as_deref() {
-            Some("ENGLAND") => Some(ENGLAND),
-            Some("WALES") => Some(WALES),
-            _ => None,
-        },
-    };
-    if let Some(c) = country {
-        match memberships::id_of(db, memberships::COUNTRIES, c).await? {
-            Some(id) => place.set(Edge::OrganisationCountry, id, c),
-            None => place
-                .warnings
-                .push(format!("country {c} is not in our data")),
-        }
-    }
-
-    if let Some(p) = &parent {
-        place.set(p.edge(), p.id(), p.code());
-        // English geography only: Welsh boards and Jersey have no ICB or region.
-        if matches!(p, Parent::Trust(..)) && country == Some(ENGLAND) {
-            icb_and_region(db, p, site_id, inputs.trust_records, &mut place).await?;
-        }
-        if let Some((id, c)) = network_of_parent(db, p, site_id, inputs.reference).await? {
-            place.set(Edge::OrganisationOpenUkNetwork, id, &c);
-        }
-    }
-    let parent_code = parent.as_ref().map(|p| p.code().to_string());
-    if let Some(pz) = pdu_from_reference(inputs.reference, code, parent_code.as_deref()) {
-        match memberships::id_of(db, memberships::PAEDIATRIC_DIABETES_UNITS, &pz).await? {
-            Some(id) => place.set(Edge::OrganisationPaediatricDiabetesUnit, id, &pz),
-            None => place
-                .warnings
-                .push(format!("PDU {pz} of the reference data is not in our data")),
-        }
-    }
-
-    // A re-added site gets back what it had when it was deleted (not in ORD).
+    let site_id = existing.map(|m| m.id);
+    let new = new_site_facts(db, (code, org), site_id, parent.as_ref(), inputs).await?;
+    let answer = placement::place(&new, icbs);
+    warnings.extend(answer.warnings.iter().cloned());
+    let (mut parents, unknown) = placement_facts::resolve(db, answer.edges()).await?;
+    warnings.extend(unknown);
     if let Some(old) = existing {
-        let deleted_on = old.deleted_at.map(|d| d.date_naive());
-        for edge in [
-            Edge::OrganisationPaediatricDiabetesUnit,
-            Edge::OrganisationOpenUkNetwork,
-            Edge::OrganisationLondonBorough,
-        ] {
-            place.parents.remove(&edge);
-            let last = memberships::history(db, edge, old.id).await?.pop();
-            let had = last.filter(|m| match (m.valid_to, deleted_on) {
-                (None, _) => true,
-                (Some(to), Some(on)) => to >= on,
-                (Some(_), None) => false,
-            });
-            if let Some(m) = had {
-                let code = memberships::codes_of(db, edge.parent(), &[m.parent_id])
-                    .await?
-                    .remove(&m.parent_id)
-                    .unwrap_or_default();
-                place.set(edge, m.parent_id, &code);
-            }
+        restore_edges(db, old, &mut parents).await?;
+    }
+    Ok(Ok(Planned { parents, warnings }))
+}
+
+/// The facts `placement::place` decides a created site on.
+async fn new_site_facts<'a, C: ConnectionTrait>(
+    db: &C,
+    (code, org): (&'a str, &'a OrdOrganisation),
+    site_id: Option<i32>,
+    parent: Option<&'a Parent>,
+    inputs: &'a CreateInputs<'_>,
+) -> Result<NewSite<'a>, DbErr> {
+    let reference = inputs.reference;
+    let parent_code = parent.map(|p| p.code.as_str());
+    let mut new = NewSite {
+        site: SiteFacts {
+            code,
+            parent: parent.map(|p| p.kind),
+            parent_in_wales: false,
+            address_country: org.country.as_deref(),
+            postcode: org.postcode.as_deref(),
+            current_country: None,
+        },
+        parent_code,
+        listed_pdu: placement::listed_pdu(&reference.pz_codes, code, parent_code),
+        ..Default::default()
+    };
+    let Some(p) = parent else {
+        return Ok(new);
+    };
+    let network = Edge::OrganisationOpenUkNetwork;
+    new.network_sites =
+        placement_facts::agreement(db, p.kind.edge(), p.id, network, site_id).await?;
+    new.listed_network = placement::listed_network(&reference.open_uk_network_trusts, &p.code);
+    if p.kind == ParentKind::Trust {
+        new.site.parent_in_wales = placement_facts::trust_in_wales(db, p.id).await?;
+        let ord_icb = inputs
+            .trust_records
+            .get(&p.code)
+            .and_then(Option::as_ref)
+            .and_then(|t| t.active_icb())
+            .map(|rel| rel.target_code.as_str());
+        let listed = placement::listed_icb(&reference.icb_lookup, &p.code);
+        new.trust =
+            placement_facts::trust_facts(db, (p.id, &p.code), site_id, ord_icb, listed).await?;
+    }
+    Ok(new)
+}
+
+/// A re-added site gets back the `placement::RESTORED_EDGES` it had when it was deleted.
+async fn restore_edges<C: ConnectionTrait>(
+    db: &C,
+    old: &organisation::Model,
+    parents: &mut HashMap<Edge, (i32, String)>,
+) -> Result<(), DbErr> {
+    let deleted_on = old.deleted_at.map(|d| d.date_naive());
+    for edge in placement::RESTORED_EDGES {
+        parents.remove(&edge);
+        let last = memberships::history(db, edge, old.id).await?.pop();
+        let had = last.filter(|m| placement::had_when_deleted(m.valid_to, deleted_on));
+        if let Some(m) = had {
+            let code = memberships::codes_of(db, edge.parent(), &[m.parent_id])
+                .await?
+                .remove(&m.parent_id)
+                .unwrap_or_default();
+            parents.insert(edge, (m.parent_id, code));
         }
     }
-    Ok(Ok(place))
+    Ok(())
 }
 
 /// Warnings for each relationship a site lacks.
@@ -907,15 +688,12 @@ pub async fn create_organisations(
             .await?
             .is_some_and(|s| s.deleted_at.is_none());
         if !current {
-            records.insert(
-                code.clone(),
-                ord.organisation(code).await.map_err(upstream)?,
-            );
+            records.insert(code.clone(), ord.organisation(code).await?);
         }
     }
     let mut trust_records = Records::new();
     for trust in trusts_needing_icb(db, &records).await? {
-        let record = ord.organisation(&trust).await.map_err(upstream)?;
+        let record = ord.organisation(&trust).await?;
         trust_records.insert(trust, record);
     }
 
@@ -949,22 +727,26 @@ async fn trusts_needing_icb<C: ConnectionTrait>(
         let Some(rel) = org.operated_by() else {
             continue;
         };
-        if in_jersey(org) || out.contains(&rel.target_code) {
+        let jersey = placement::in_jersey(org.country.as_deref(), org.postcode.as_deref());
+        if jersey || out.contains(&rel.target_code) {
             continue;
         }
-        let Some(parent @ Parent::Trust(..)) = resolve_parent(db, &rel.target_code).await? else {
+        let Some(parent) = resolve_parent(db, &rel.target_code).await? else {
             continue;
         };
+        if parent.kind != ParentKind::Trust {
+            continue;
+        }
         let site = find_site(db, &org.code).await?.map(|s| s.id);
-        let agreed = consensus(
+        let agreed = placement_facts::agreement(
             db,
             Edge::OrganisationTrust,
-            parent.id(),
+            parent.id,
             Edge::OrganisationIntegratedCareBoard,
             site,
         )
         .await?;
-        if !matches!(agreed, Consensus::One(_)) {
+        if agreed.agreed().is_none() {
             out.push(rel.target_code.clone());
         }
     }
@@ -979,39 +761,19 @@ async fn apply_create<C: ConnectionTrait>(
     ctx: &ChangeContext,
 ) -> AppResult<Vec<MergerResult>> {
     let on = ctx.effective_on;
+    let icbs = placement_facts::icb_regions(db).await?;
     let mut log = Vec::new();
     let mut results = Vec::new();
     for code in codes {
         let existing = find_site(db, code).await?;
-        if let Some(site) = existing.as_ref().filter(|s| s.deleted_at.is_none()) {
-            let mut r = MergerResult::new(
-                code,
-                MergerStatus::Conflict,
-                format!("{code} is already a current site; nothing was changed"),
-            );
-            r.memberships = current_memberships(db, site.id).await?;
-            r.organisation = Some(site.clone());
-            results.push(r);
-            continue;
-        }
-        let Some(record) = inputs.records.get(code) else {
-            // It was current when ORD was asked, and has been deleted since.
-            results.push(MergerResult::new(
-                code,
-                MergerStatus::Conflict,
-                format!("{code} was deleted while this call ran; run it again"),
-            ));
-            continue;
+        let org = match create_source(db, code, existing.as_ref(), inputs.records).await? {
+            Ok(org) => org,
+            Err(r) => {
+                results.push(r);
+                continue;
+            }
         };
-        let Some(org) = record else {
-            results.push(MergerResult::new(
-                code,
-                MergerStatus::NotFound,
-                format!("ORD has no organisation {code}"),
-            ));
-            continue;
-        };
-        let place = match place_site(db, code, org, existing.as_ref(), inputs).await? {
+        let place = match place_site(db, (code, org), existing.as_ref(), inputs, &icbs).await? {
             Ok(p) => p,
             Err(why) => {
                 results.push(MergerResult::new(code, MergerStatus::Refused, why));
@@ -1020,42 +782,7 @@ async fn apply_create<C: ConnectionTrait>(
         };
 
         let coords = inputs.coordinates.get(code).copied();
-        let (site, status) = match &existing {
-            Some(old) => {
-                let mut row = old.clone().into_active_model();
-                fill_from_ord(&mut row, org);
-                if let Some((lat, lon)) = coords {
-                    row.latitude = Set(Some(lat));
-                    row.longitude = Set(Some(lon));
-                }
-                row.deleted_at = Set(None);
-                let site = row.update(db).await?;
-                log.push(
-                    Change::new(memberships::ORGANISATIONS.entity, code, Action::Restore)
-                        .before(snapshot(old))
-                        .after(snapshot(&site)),
-                );
-                (site, MergerStatus::Restored)
-            }
-            None => {
-                let mut row = organisation::ActiveModel {
-                    id: NotSet,
-                    ods_code: Set(code.clone()),
-                    email: Set(None),
-                    latitude: Set(coords.map(|c| c.0)),
-                    longitude: Set(coords.map(|c| c.1)),
-                    deleted_at: Set(None),
-                    ..Default::default()
-                };
-                fill_from_ord(&mut row, org);
-                let site = row.insert(db).await?;
-                log.push(
-                    Change::new(memberships::ORGANISATIONS.entity, code, Action::Create)
-                        .after(snapshot(&site)),
-                );
-                (site, MergerStatus::Created)
-            }
-        };
+        let (site, status) = write_site(db, code, org, existing.as_ref(), coords, &mut log).await?;
         let changes = apply_placement(
             db,
             (site.id, code),
@@ -1066,28 +793,7 @@ async fn apply_create<C: ConnectionTrait>(
         )
         .await?;
         let now = current_memberships(db, site.id).await?;
-        let parent = now
-            .iter()
-            .find(|m| {
-                matches!(
-                    m.edge,
-                    Edge::OrganisationTrust | Edge::OrganisationLocalHealthBoard
-                )
-            })
-            .map(|m| edge_label(m.edge, &m.code));
-        let mut message = match (status, parent) {
-            (MergerStatus::Restored, Some(p)) => {
-                format!("re-added under {p}, with the memberships it had when deleted")
-            }
-            (MergerStatus::Restored, None) => {
-                "re-added without a parent, with the memberships it had when deleted".to_string()
-            }
-            (_, Some(p)) => format!("created under {p}"),
-            (_, None) => "created without a parent".to_string(),
-        };
-        if !org.active {
-            message.push_str("; closed in ORD");
-        }
+        let message = created_message(status, &now, site.active);
         let mut warnings = place.warnings;
         warnings.extend(missing_warnings(&site, &now, true));
         results.push(MergerResult {
@@ -1104,19 +810,120 @@ async fn apply_create<C: ConnectionTrait>(
     Ok(results)
 }
 
-/// Copies what ORD knows about a site onto its row.
-fn fill_from_ord(row: &mut organisation::ActiveModel, org: &OrdOrganisation) {
-    row.name = Set(org.name.clone());
-    row.address1 = Set(org.address_line1.clone());
-    row.address2 = Set(org.address_line2.clone());
-    row.address3 = Set(org.address_line3.clone());
-    row.city = Set(org.town.clone());
-    row.county = Set(org.county.clone());
-    row.postcode = Set(org.postcode.clone());
-    row.telephone = Set(org.telephone.clone());
-    row.website = Set(org.website.clone());
-    row.active = Set(org.active);
-    row.published_at = Set(org.last_change_date);
+/// The ORD record to create `code` from, or the result saying why there is none.
+async fn create_source<'r, C: ConnectionTrait>(
+    db: &C,
+    code: &str,
+    existing: Option<&organisation::Model>,
+    records: &'r Records,
+) -> Result<Result<&'r OrdOrganisation, MergerResult>, DbErr> {
+    if let Some(site) = existing.filter(|s| s.deleted_at.is_none()) {
+        let mut r = MergerResult::new(
+            code,
+            MergerStatus::Conflict,
+            format!("{code} is already a current site; nothing was changed"),
+        );
+        r.memberships = current_memberships(db, site.id).await?;
+        r.organisation = Some(site.clone());
+        return Ok(Err(r));
+    }
+    Ok(match records.get(code) {
+        // It was current when ORD was asked, and has been deleted since.
+        None => Err(MergerResult::new(
+            code,
+            MergerStatus::Conflict,
+            format!("{code} was deleted while this call ran; run it again"),
+        )),
+        Some(None) => Err(MergerResult::new(
+            code,
+            MergerStatus::NotFound,
+            format!("ORD has no organisation {code}"),
+        )),
+        Some(Some(org)) => Ok(org),
+    })
+}
+
+/// What the result of a created or re-added site says.
+fn created_message(status: MergerStatus, now: &[SiteMembership], active: bool) -> String {
+    let parent = now
+        .iter()
+        .find(|m| {
+            matches!(
+                m.edge,
+                Edge::OrganisationTrust | Edge::OrganisationLocalHealthBoard
+            )
+        })
+        .map(|m| edge_label(m.edge, &m.code));
+    let mut message = match (status, parent) {
+        (MergerStatus::Restored, Some(p)) => {
+            format!("re-added under {p}, with the memberships it had when deleted")
+        }
+        (MergerStatus::Restored, None) => {
+            "re-added without a parent, with the memberships it had when deleted".to_string()
+        }
+        (_, Some(p)) => format!("created under {p}"),
+        (_, None) => "created without a parent".to_string(),
+    };
+    if !active {
+        message.push_str("; closed in ORD");
+    }
+    message
+}
+
+/// Writes the row of a created or re-added site: ORD's fields (`ord_rows::site`) over ours,
+/// and the coordinates given.
+async fn write_site<C: ConnectionTrait>(
+    db: &C,
+    code: &str,
+    org: &OrdOrganisation,
+    existing: Option<&organisation::Model>,
+    coords: Option<(f64, f64)>,
+    log: &mut Vec<Change>,
+) -> Result<(organisation::Model, MergerStatus), DbErr> {
+    let blank = organisation::Model {
+        id: 0,
+        ods_code: code.to_string(),
+        name: String::new(),
+        website: None,
+        telephone: None,
+        email: None,
+        address1: None,
+        address2: None,
+        address3: None,
+        city: None,
+        county: None,
+        postcode: None,
+        latitude: None,
+        longitude: None,
+        active: true,
+        published_at: None,
+        deleted_at: None,
+    };
+    let mut row = ord_rows::site(existing.unwrap_or(&blank), org, today());
+    if let Some((lat, lon)) = coords {
+        row.latitude = Some(lat);
+        row.longitude = Some(lon);
+    }
+    row.deleted_at = None;
+    let entity = memberships::ORGANISATIONS.entity;
+    match existing {
+        Some(old) => {
+            let site = row.into_active_model().reset_all().update(db).await?;
+            log.push(
+                Change::new(entity, code, Action::Restore)
+                    .before(snapshot(old))
+                    .after(snapshot(&site)),
+            );
+            Ok((site, MergerStatus::Restored))
+        }
+        None => {
+            let mut new = row.into_active_model().reset_all();
+            new.id = NotSet;
+            let site = new.insert(db).await?;
+            log.push(Change::new(entity, code, Action::Create).after(snapshot(&site)));
+            Ok((site, MergerStatus::Created))
+        }
+    }
 }
 
 /// Deletes sites (soft) today: see `delete_organisations_on`.
@@ -1289,79 +1096,17 @@ async fn apply_update<C: ConnectionTrait>(
         }
     };
     let before = current_memberships(db, site.id).await?;
-    let mut planned: HashMap<Edge, (i32, String)> = before
-        .iter()
-        .map(|m| (m.edge, (m.parent_id, m.code.clone())))
-        .collect();
-    let mut unknown = Vec::new();
-    let mut warnings = Vec::new();
-
-    // Plain edges: as given.
-    for (setting, edge, what) in [
-        (
-            &u.paediatric_diabetes_unit,
-            Edge::OrganisationPaediatricDiabetesUnit,
-            "Paediatric Diabetes Unit",
-        ),
-        (
-            &u.open_uk_network,
-            Edge::OrganisationOpenUkNetwork,
-            "OPEN UK network",
-        ),
-        (
-            &u.london_borough,
-            Edge::OrganisationLondonBorough,
-            "London borough",
-        ),
-        (
-            &u.integrated_care_board,
-            Edge::OrganisationIntegratedCareBoard,
-            "Integrated Care Board",
-        ),
-        (
-            &u.nhs_england_region,
-            Edge::OrganisationNhsEnglandRegion,
-            "NHS England region",
-        ),
-    ] {
-        match setting {
-            Setting::Keep => {}
-            Setting::Clear => {
-                planned.remove(&edge);
-            }
-            Setting::Set(c) => match memberships::id_of(db, edge.parent(), c).await? {
-                Some(id) => {
-                    planned.insert(edge, (id, c.clone()));
-                }
-                None => unknown.push(format!("{c} is not a {what} we hold")),
-            },
-        }
-    }
-
-    // The parent, and the geography that follows it unless given too.
-    let old_parent = before
-        .iter()
-        .find(|m| {
-            matches!(
-                m.edge,
-                Edge::OrganisationTrust | Edge::OrganisationLocalHealthBoard
-            )
-        })
-        .map(|m| m.code.clone());
+    let settings = plain_settings(u);
+    let mut unknown = unknown_targets(db, &settings).await?;
     let new_parent = match &u.parent {
-        Setting::Keep => None,
-        Setting::Clear => {
-            planned.remove(&Edge::OrganisationTrust);
-            planned.remove(&Edge::OrganisationLocalHealthBoard);
-            None
-        }
-        Setting::Set(c) => match resolve_parent(db, c).await? {
-            Some(p) => Some(p),
-            None => {
+        Setting::Set(c) => {
+            let p = resolve_parent(db, c).await?;
+            if p.is_none() {
                 unknown.push(format!("{c} is not a trust or Local Health Board we hold"));
-                None
             }
-        },
+            p
+        }
+        _ => None,
     };
     if !unknown.is_empty() {
         let mut r = MergerResult::new(
@@ -1373,135 +1118,157 @@ async fn apply_update<C: ConnectionTrait>(
         r.memberships = before;
         return Ok(r);
     }
-    if let Some(p) = new_parent.filter(|p| old_parent.as_deref() != Some(p.code())) {
-        planned.remove(&Edge::OrganisationTrust);
-        planned.remove(&Edge::OrganisationLocalHealthBoard);
-        planned.insert(p.edge(), (p.id(), p.code().to_string()));
-        let was_jersey = before
-            .iter()
-            .any(|m| m.edge == Edge::OrganisationCountry && m.code == JERSEY);
-        let country = match p {
-            Parent::Board(..) => WALES,
-            Parent::Trust(..) if was_jersey => JERSEY,
-            Parent::Trust(..) => ENGLAND,
-        };
-        match memberships::id_of(db, memberships::COUNTRIES, country).await? {
-            Some(id) => {
-                planned.insert(Edge::OrganisationCountry, (id, country.to_string()));
-            }
-            None => warnings.push(format!("country {country} is not in our data")),
-        }
-        let icb_given = u.integrated_care_board != Setting::Keep;
-        let region_given = u.nhs_england_region != Setting::Keep;
-        if country != ENGLAND {
-            if !icb_given {
-                planned.remove(&Edge::OrganisationIntegratedCareBoard);
-            }
-            if !region_given {
-                planned.remove(&Edge::OrganisationNhsEnglandRegion);
-            }
-        } else if !icb_given {
-            let mut geo = Placement::default();
-            // Offline: the trust's current sites, else the bundled trust → ICB lookup.
-            icb_and_region(db, &p, Some(site.id), &Records::new(), &mut geo).await?;
-            if !geo
-                .parents
-                .contains_key(&Edge::OrganisationIntegratedCareBoard)
-            {
-                let listed = reference
-                    .icb_lookup
-                    .iter()
-                    .rev()
-                    .find(|r| r.ods_trust_code == p.code())
-                    .map(|r| r.ods_icb_code.clone());
-                if let Some(icb) = listed {
-                    if let Some(id) =
-                        memberships::id_of(db, memberships::INTEGRATED_CARE_BOARDS, &icb).await?
-                    {
-                        geo.set(Edge::OrganisationIntegratedCareBoard, id, &icb);
-                        let region = memberships::parents_of(
-                            db,
-                            Edge::IntegratedCareBoardRegion,
-                            &[id],
-                            Moment::Current,
-                        )
-                        .await?
-                        .remove(&id);
-                        if let Some(r) = region {
-                            let rc =
-                                memberships::codes_of(db, memberships::NHS_ENGLAND_REGIONS, &[r])
-                                    .await?
-                                    .remove(&r)
-                                    .unwrap_or_default();
-                            geo.set(Edge::OrganisationNhsEnglandRegion, r, &rc);
-                        }
-                    }
-                }
-            }
-            warnings.extend(geo.warnings);
-            planned.remove(&Edge::OrganisationIntegratedCareBoard);
-            if let Some((id, c)) = geo.parents.get(&Edge::OrganisationIntegratedCareBoard) {
-                planned.insert(Edge::OrganisationIntegratedCareBoard, (*id, c.clone()));
-            }
-            if !region_given {
-                planned.remove(&Edge::OrganisationNhsEnglandRegion);
-                if let Some((id, c)) = geo.parents.get(&Edge::OrganisationNhsEnglandRegion) {
-                    planned.insert(Edge::OrganisationNhsEnglandRegion, (*id, c.clone()));
-                }
-            }
-        }
-    }
-    // A new ICB brings its region unless one is given.
-    let icb_changed = match &u.integrated_care_board {
-        Setting::Set(c) => !before
-            .iter()
-            .any(|m| m.edge == Edge::OrganisationIntegratedCareBoard && &m.code == c),
-        _ => false,
-    };
-    if icb_changed && u.nhs_england_region == Setting::Keep {
-        if let Some((icb, _)) = planned.get(&Edge::OrganisationIntegratedCareBoard).cloned() {
-            let region = memberships::parents_of(
-                db,
-                Edge::IntegratedCareBoardRegion,
-                &[icb],
-                Moment::Current,
-            )
-            .await?
-            .remove(&icb);
-            if let Some(r) = region {
-                let rc = memberships::codes_of(db, memberships::NHS_ENGLAND_REGIONS, &[r])
-                    .await?
-                    .remove(&r)
-                    .unwrap_or_default();
-                planned.insert(Edge::OrganisationNhsEnglandRegion, (r, rc));
-            }
-        }
-    }
-    // Say so when an explicit ICB and region disagree.
-    if let (Some((icb, icb_code)), Some((region, region_code))) = (
-        planned.get(&Edge::OrganisationIntegratedCareBoard),
-        planned.get(&Edge::OrganisationNhsEnglandRegion),
-    ) {
-        let of_icb = memberships::parents_of(
-            db,
-            Edge::IntegratedCareBoardRegion,
-            &[*icb],
-            Moment::Current,
+    let icbs = placement_facts::icb_regions(db).await?;
+    let is_parent = |m: &&SiteMembership| {
+        matches!(
+            m.edge,
+            Edge::OrganisationTrust | Edge::OrganisationLocalHealthBoard
         )
-        .await?
-        .remove(icb);
-        if of_icb.is_some_and(|r| r != *region) {
-            warnings.push(format!(
-                "ICB {icb_code} belongs to another region than {region_code}"
-            ));
+    };
+    let old_parent = before.iter().find(is_parent).map(|m| m.code.as_str());
+    let moved = match new_parent.filter(|p| old_parent != Some(p.code.as_str())) {
+        Some(p) => Some(moved_to(db, (&site, &before), &p, u, (reference, &icbs)).await?),
+        None => None,
+    };
+    let edit = Edit {
+        current: before.iter().map(|m| (m.edge, m.code.clone())).collect(),
+        settings: &settings,
+        clear_parent: u.parent == Setting::Clear,
+        moved,
+    };
+    let (codes, mut warnings) = placement::edit(&edit, &icbs);
+    let planned = resolve_planned(db, &before, codes, &mut warnings).await?;
+    finish_update(db, (site, before), &planned, warnings, ctx).await
+}
+
+/// The plain edges of an update, as given.
+fn plain_settings(u: &MembershipUpdate) -> Vec<(Edge, Setting)> {
+    vec![
+        (
+            Edge::OrganisationPaediatricDiabetesUnit,
+            u.paediatric_diabetes_unit.clone(),
+        ),
+        (Edge::OrganisationOpenUkNetwork, u.open_uk_network.clone()),
+        (Edge::OrganisationLondonBorough, u.london_borough.clone()),
+        (
+            Edge::OrganisationIntegratedCareBoard,
+            u.integrated_care_board.clone(),
+        ),
+        (
+            Edge::OrganisationNhsEnglandRegion,
+            u.nhs_england_region.clone(),
+        ),
+    ]
+}
+
+/// Why each code an update sets is refused: one we do not hold.
+async fn unknown_targets<C: ConnectionTrait>(
+    db: &C,
+    settings: &[(Edge, Setting)],
+) -> Result<Vec<String>, DbErr> {
+    let mut unknown = Vec::new();
+    for (edge, setting) in settings {
+        let Setting::Set(c) = setting else {
+            continue;
+        };
+        if memberships::id_of(db, edge.parent(), c).await?.is_none() {
+            let what = match edge {
+                Edge::OrganisationPaediatricDiabetesUnit => "Paediatric Diabetes Unit",
+                Edge::OrganisationOpenUkNetwork => "OPEN UK network",
+                Edge::OrganisationLondonBorough => "London borough",
+                Edge::OrganisationIntegratedCareBoard => "Integrated Care Board",
+                _ => "NHS England region",
+            };
+            unknown.push(format!("{c} is not a {what} we hold"));
         }
     }
+    Ok(unknown)
+}
 
+/// The facts of a move to a new parent: its country, and for an English site whose ICB is not
+/// given its geography (offline: the trust's sites, else the bundled lookup; never ORD).
+async fn moved_to<C: ConnectionTrait>(
+    db: &C,
+    (site, before): (&organisation::Model, &[SiteMembership]),
+    p: &Parent,
+    u: &MembershipUpdate,
+    (reference, icbs): (&ReferenceData, &IcbRegions),
+) -> Result<Move, DbErr> {
+    let trust = p.kind == ParentKind::Trust;
+    let facts = SiteFacts {
+        code: &site.ods_code,
+        parent: Some(p.kind),
+        parent_in_wales: trust && placement_facts::trust_in_wales(db, p.id).await?,
+        address_country: None,
+        postcode: site.postcode.as_deref(),
+        current_country: before
+            .iter()
+            .find(|m| m.edge == Edge::OrganisationCountry)
+            .map(|m| m.code.as_str()),
+    };
+    let country = placement::country(&facts);
+    let mut geography = placement::Geography::default();
+    let icb_given = u.integrated_care_board != Setting::Keep;
+    if placement::has_nhs_england_geography(country, facts.parent) && !icb_given {
+        let listed = placement::listed_icb(&reference.icb_lookup, &p.code);
+        let t =
+            placement_facts::trust_facts(db, (p.id, &p.code), Some(site.id), None, listed).await?;
+        geography = placement::trust_geography(&t, icbs);
+    }
+    Ok(Move {
+        parent: (p.kind, p.code.clone()),
+        country,
+        geography,
+    })
+}
+
+/// Row ids of the planned codes. A code we do not hold (a country missing from the data)
+/// leaves the edge as it was, with a warning.
+async fn resolve_planned<C: ConnectionTrait>(
+    db: &C,
+    before: &[SiteMembership],
+    codes: HashMap<Edge, String>,
+    warnings: &mut Vec<String>,
+) -> Result<HashMap<Edge, (i32, String)>, DbErr> {
+    let mut planned = HashMap::new();
+    let mut fresh = Vec::new();
+    for (edge, code) in codes {
+        match before.iter().find(|m| m.edge == edge && m.code == code) {
+            Some(m) => {
+                planned.insert(edge, (m.parent_id, code));
+            }
+            None => fresh.push((edge, code)),
+        }
+    }
+    let wanted: Vec<Edge> = fresh.iter().map(|(e, _)| *e).collect();
+    let (ids, unknown) = placement_facts::resolve(db, fresh).await?;
+    planned.extend(ids);
+    warnings.extend(unknown);
+    for edge in wanted {
+        if let (false, Some(m)) = (
+            planned.contains_key(&edge),
+            before.iter().find(|m| m.edge == edge),
+        ) {
+            planned.insert(edge, (m.parent_id, m.code.clone()));
+        }
+    }
+    Ok(planned)
+}
+
+/// Applies an update's plan and reports it.
+async fn finish_update<C: ConnectionTrait>(
+    db: &C,
+    (site, before): (organisation::Model, Vec<SiteMembership>),
+    planned: &HashMap<Edge, (i32, String)>,
+    mut warnings: Vec<String>,
+    ctx: &ChangeContext,
+) -> AppResult<MergerResult> {
+    let code = site.ods_code.clone();
     let mut log = Vec::new();
     let changes = apply_placement(
         db,
-        (site.id, code),
-        &planned,
+        (site.id, &code),
+        planned,
         &ORGANISATION_EDGES,
         ctx.effective_on,
         &mut log,
@@ -1519,22 +1286,23 @@ async fn apply_update<C: ConnectionTrait>(
         .collect();
     warnings.extend(emptied_warnings(db, &left).await?);
     warnings.extend(missing_warnings(&site, &after, false));
-    let status = if changes.is_empty() {
-        MergerStatus::Unchanged
+    let (status, message) = if changes.is_empty() {
+        (
+            MergerStatus::Unchanged,
+            "the memberships were already as asked".to_string(),
+        )
     } else {
-        MergerStatus::Updated
-    };
-    let message = if changes.is_empty() {
-        "the memberships were already as asked".to_string()
-    } else {
-        format!(
-            "{} membership change(s) from {}",
-            changes.len(),
-            ctx.effective_on
+        (
+            MergerStatus::Updated,
+            format!(
+                "{} membership change(s) from {}",
+                changes.len(),
+                ctx.effective_on
+            ),
         )
     };
     Ok(MergerResult {
-        ods_code: code.clone(),
+        ods_code: code,
         status,
         message: Some(message),
         organisation: Some(site),

@@ -1,5 +1,6 @@
-//! Seeding from the bundled reference data. The derivation rules (and the deliberate choices
-//! for the known data problems) live here and are explained in `docs/seeding.md`.
+//! Seeding from the bundled reference data. The deliberate choices for the known data problems
+//! live here and are explained in `docs/seeding.md`; where a site goes (country, ICB, region,
+//! network, PDU, a unit's lead) is decided by `crate::placement`, from the facts gathered here.
 //!
 //! Seeding is idempotent: records whose code exists are left alone, and an edge is only opened
 //! for a child that never had a membership on it, so a second run (or a run after admins changed
@@ -17,28 +18,16 @@ use crate::entities::{
 };
 use crate::errors::AppResult;
 use crate::memberships::{self, Edge, EntityTable, NewMembership};
-use crate::reference_data::ReferenceData;
+use crate::placement::{self, Agreement, IcbRegions, NewSite, Placement, SiteFacts, TrustFacts};
+use crate::reference_data::{ReferenceData, Site};
 
 /// The day the reference data describes (the upstream snapshot); seeded memberships start then.
 pub fn reference_date() -> NaiveDate {
     NaiveDate::from_ymd_opt(2024, 8, 31).unwrap_or_default()
 }
 
-pub const ENGLAND: &str = "E92000001";
-pub const WALES: &str = "W92000004";
-/// Project-local code for Jersey (not an ONS code).
-pub const JERSEY: &str = "E92000003";
-/// Jersey General Hospital: operated under an English trust, but not in NHS England geography.
-pub const JERSEY_SITE: &str = "RGT1W";
-/// The lead site of multi-site PDUs, as upstream names them.
-pub const PDU_LEADS: [(&str, &str); 6] = [
-    ("PZ024", "RVV01"),
-    ("PZ050", "RVR07"),
-    ("PZ099", "RWH01"),
-    ("PZ136", "R0A03"),
-    ("PZ206", "RM321"),
-    ("PZ230", "RXC01"),
-];
+// The placement constants, where the seed's callers and tests have always found them.
+pub use crate::placement::{ENGLAND, JERSEY, JERSEY_SITE, PDU_LEADS, WALES};
 
 /// What a seed run did.
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
@@ -144,6 +133,65 @@ fn opt(s: &str) -> Option<String> {
 /// Applies the upstream derivation rules plus our documented choices.
 pub fn plan(data: &ReferenceData) -> SeedPlan {
     let mut p = SeedPlan::default();
+    plan_records(data, &mut p);
+    let lhb_codes: HashSet<&str> = data
+        .local_health_boards
+        .iter()
+        .map(|l| l.ods_code.as_str())
+        .collect();
+    let trust_codes: HashSet<&str> = data.trusts.iter().map(|t| t.ods_code.as_str()).collect();
+    let borough_codes: HashSet<&str> = data
+        .london_boroughs
+        .iter()
+        .map(|b| b.gss_code.as_str())
+        .collect();
+    // Each ICB has one region: the lookup's rows give the ICB → region edge.
+    let mut icbs = IcbRegions::new();
+    for row in &data.icb_lookup {
+        icbs.insert(
+            row.ods_icb_code.clone(),
+            Some(row.nhs_england_region_code.clone()),
+        );
+    }
+    let mut icb_codes: Vec<&String> = icbs.keys().collect();
+    icb_codes.sort();
+    for icb in icb_codes {
+        if let Some(Some(region)) = icbs.get(icb) {
+            p.edges
+                .push((Edge::IntegratedCareBoardRegion, icb.clone(), region.clone()));
+        }
+    }
+
+    let mut pdu_of_site: BTreeMap<&str, String> = BTreeMap::new();
+    for s in &data.sites {
+        let place = place_site(data, s, &lhb_codes, &trust_codes, &icbs);
+        p.organisations.push(site_row(s));
+        let code = &s.organisation_code;
+        for (edge, to) in place.edges() {
+            // PDU edges are written after the rest, in code order, as they always were.
+            if edge == Edge::OrganisationPaediatricDiabetesUnit {
+                pdu_of_site.insert(code, to);
+            } else {
+                p.edges.push((edge, code.clone(), to));
+            }
+        }
+        p.warnings.extend(place.warnings);
+        // Borough from the site's own local authority whenever it is a London borough: the
+        // upstream `city == "LONDON"` test misses 17 London sites (and RYW91 says BIRMINGHAM).
+        if borough_codes.contains(s.local_authority.as_str()) {
+            p.edges.push((
+                Edge::OrganisationLondonBorough,
+                code.clone(),
+                s.local_authority.clone(),
+            ));
+        }
+    }
+    plan_units(data, &mut p, &pdu_of_site, &trust_codes, &lhb_codes);
+    p
+}
+
+/// The records other than sites and units, as the reference data lists them.
+fn plan_records(data: &ReferenceData, p: &mut SeedPlan) {
     let welsh = |names: &[crate::reference_data::WelshName], code: &str| {
         names
             .iter()
@@ -226,104 +274,83 @@ pub fn plan(data: &ReferenceData) -> SeedPlan {
             name: b.name.clone(),
         });
     }
+}
 
-    let lhb_codes: HashSet<&str> = data
-        .local_health_boards
+/// The placement of one reference-data site, from its facts (`crate::placement` decides).
+fn place_site(
+    data: &ReferenceData,
+    s: &Site,
+    lhb_codes: &HashSet<&str>,
+    trust_codes: &HashSet<&str>,
+    icbs: &IcbRegions,
+) -> Placement {
+    let parent = s.parent_ods_code.as_str();
+    let kind = placement::parent_kind(lhb_codes.contains(parent), trust_codes.contains(parent));
+    let parent_in_wales = data
+        .trusts
         .iter()
-        .map(|l| l.ods_code.as_str())
-        .collect();
-    let trust_codes: HashSet<&str> = data.trusts.iter().map(|t| t.ods_code.as_str()).collect();
-    let borough_codes: HashSet<&str> = data
-        .london_boroughs
-        .iter()
-        .map(|b| b.gss_code.as_str())
-        .collect();
-    // Multi-ICB trusts: the last lookup row wins, as upstream (each ICB has one region).
-    let mut icb_of_trust: HashMap<&str, &str> = HashMap::new();
-    let mut region_of_icb: HashMap<&str, &str> = HashMap::new();
-    for row in &data.icb_lookup {
-        icb_of_trust.insert(&row.ods_trust_code, &row.ods_icb_code);
-        region_of_icb.insert(&row.ods_icb_code, &row.nhs_england_region_code);
-    }
-    // OPEN UK: last row wins (RN3 appears for ORENG then WPNN).
-    let mut network_of_parent: HashMap<&str, &str> = HashMap::new();
-    for row in &data.open_uk_network_trusts {
-        network_of_parent.insert(&row.ods_trust_code, &row.open_uk_network_code);
-    }
-    let mut icbs: Vec<&&str> = region_of_icb.keys().collect();
-    icbs.sort();
-    for icb in icbs {
-        p.edges.push((
-            Edge::IntegratedCareBoardRegion,
-            icb.to_string(),
-            region_of_icb[*icb].to_string(),
-        ));
-    }
+        .any(|t| t.ods_code == parent && t.country.trim().eq_ignore_ascii_case("WALES"));
+    let parent_code = kind.map(|_| parent);
+    let new = NewSite {
+        site: SiteFacts {
+            code: &s.organisation_code,
+            parent: kind,
+            parent_in_wales,
+            // The data has no address country; its one site without a parent (8HV48, RCPCH)
+            // is in London.
+            address_country: Some("ENGLAND"),
+            postcode: Some(s.postcode.as_str()),
+            current_country: None,
+        },
+        parent_code,
+        trust: TrustFacts {
+            code: parent,
+            listed_icb: placement::listed_icb(&data.icb_lookup, parent),
+            ..Default::default()
+        },
+        network_sites: Agreement::None,
+        listed_network: placement::listed_network(&data.open_uk_network_trusts, parent),
+        listed_pdu: placement::listed_pdu(&data.pz_codes, &s.organisation_code, parent_code),
+    };
+    placement::place(&new, icbs)
+}
 
-    let mut site_parent: HashMap<&str, &str> = HashMap::new();
-    for s in &data.sites {
-        let code = s.organisation_code.as_str();
-        p.organisations.push(organisation::Model {
-            id: 0,
-            ods_code: code.to_string(),
-            name: s.organisation_name.trim().to_string(),
-            website: opt(&s.website),
-            telephone: opt(&s.phone),
-            email: opt(&s.email),
-            address1: opt(&s.address1),
-            address2: opt(&s.address2),
-            address3: opt(&s.address3),
-            city: opt(&s.city),
-            county: opt(&s.county),
-            postcode: opt(&s.postcode),
-            latitude: s.latitude.trim().parse().ok(),
-            longitude: s.longitude.trim().parse().ok(),
-            active: true,
-            published_at: None,
-            deleted_at: None,
-        });
-        let parent = s.parent_ods_code.as_str();
-        let mut edge = |e: Edge, to: &str| p.edges.push((e, code.to_string(), to.to_string()));
-        // Boards are checked first, so Powys (7A7, also in the trust list) sites go to the board.
-        if lhb_codes.contains(parent) {
-            site_parent.insert(code, parent);
-            edge(Edge::OrganisationLocalHealthBoard, parent);
-            edge(Edge::OrganisationCountry, WALES);
-        } else if trust_codes.contains(parent) {
-            site_parent.insert(code, parent);
-            edge(Edge::OrganisationTrust, parent);
-            if code == JERSEY_SITE {
-                edge(Edge::OrganisationCountry, JERSEY);
-            } else {
-                edge(Edge::OrganisationCountry, ENGLAND);
-                if let Some(icb) = icb_of_trust.get(parent) {
-                    edge(Edge::OrganisationIntegratedCareBoard, icb);
-                    if let Some(region) = region_of_icb.get(icb) {
-                        edge(Edge::OrganisationNhsEnglandRegion, region);
-                    }
-                }
-            }
-        } else {
-            // 8HV48 (RCPCH itself): no parent; its address is in England.
-            edge(Edge::OrganisationCountry, ENGLAND);
-        }
-        if let Some(network) = network_of_parent.get(parent) {
-            edge(Edge::OrganisationOpenUkNetwork, network);
-        }
-        // Borough from the site's own local authority whenever it is a London borough: the
-        // upstream `city == "LONDON"` test misses 17 London sites (and RYW91 says BIRMINGHAM).
-        if borough_codes.contains(s.local_authority.as_str()) {
-            edge(Edge::OrganisationLondonBorough, &s.local_authority);
-        }
+/// A reference-data site as a row (empty strings stored as `NULL`).
+fn site_row(s: &Site) -> organisation::Model {
+    organisation::Model {
+        id: 0,
+        ods_code: s.organisation_code.clone(),
+        name: s.organisation_name.trim().to_string(),
+        website: opt(&s.website),
+        telephone: opt(&s.phone),
+        email: opt(&s.email),
+        address1: opt(&s.address1),
+        address2: opt(&s.address2),
+        address3: opt(&s.address3),
+        city: opt(&s.city),
+        county: opt(&s.county),
+        postcode: opt(&s.postcode),
+        latitude: s.latitude.trim().parse().ok(),
+        longitude: s.longitude.trim().parse().ok(),
+        active: true,
+        published_at: None,
+        deleted_at: None,
     }
+}
 
-    // PDUs: site-level rows first, then parent-level rows for every site still without one.
+/// The units of the PZ list, their networks, their sites' edges and their lead sites.
+fn plan_units(
+    data: &ReferenceData,
+    p: &mut SeedPlan,
+    pdu_of_site: &BTreeMap<&str, String>,
+    trust_codes: &HashSet<&str>,
+    lhb_codes: &HashSet<&str>,
+) {
     let site_codes: HashSet<&str> = data
         .sites
         .iter()
         .map(|s| s.organisation_code.as_str())
         .collect();
-    let mut pdu_of_site: BTreeMap<&str, &str> = BTreeMap::new();
     let mut seen_pz = HashSet::new();
     let mut pdu_network: BTreeMap<&str, &str> = BTreeMap::new();
     for row in &data.pz_codes {
@@ -333,36 +360,21 @@ pub fn plan(data: &ReferenceData) -> SeedPlan {
         if let Some(net) = &row.network_code {
             pdu_network.insert(&row.npda_code, net);
         }
-        if site_codes.contains(row.ods_code.as_str()) {
-            pdu_of_site.entry(&row.ods_code).or_insert(&row.npda_code);
-        } else if !trust_codes.contains(row.ods_code.as_str())
-            && !lhb_codes.contains(row.ods_code.as_str())
-        {
+        let known = [&site_codes, trust_codes, lhb_codes]
+            .iter()
+            .any(|codes| codes.contains(row.ods_code.as_str()));
+        if !known {
             p.warnings.push(format!(
                 "{}: site {} is not in the reference data; the unit has no site until it is added",
                 row.npda_code, row.ods_code
             ));
         }
     }
-    for row in &data.pz_codes {
-        let parent_level = !site_codes.contains(row.ods_code.as_str())
-            && (trust_codes.contains(row.ods_code.as_str())
-                || lhb_codes.contains(row.ods_code.as_str()));
-        if parent_level {
-            for s in &data.sites {
-                if site_parent.get(s.organisation_code.as_str()) == Some(&row.ods_code.as_str()) {
-                    pdu_of_site
-                        .entry(&s.organisation_code)
-                        .or_insert(&row.npda_code);
-                }
-            }
-        }
-    }
-    for (site, pz) in &pdu_of_site {
+    for (site, pz) in pdu_of_site {
         p.edges.push((
             Edge::OrganisationPaediatricDiabetesUnit,
             site.to_string(),
-            pz.to_string(),
+            pz.clone(),
         ));
     }
     for (pz, net) in &pdu_network {
@@ -372,7 +384,11 @@ pub fn plan(data: &ReferenceData) -> SeedPlan {
             net.to_string(),
         ));
     }
-    // Lead site: the named one, else the only site, else the first by name.
+    plan_leads(data, p, pdu_of_site);
+}
+
+/// Each unit's lead site, as `crate::placement::lead_site` picks it among its sites by name.
+fn plan_leads(data: &ReferenceData, p: &mut SeedPlan, pdu_of_site: &BTreeMap<&str, String>) {
     let name_of: HashMap<&str, &str> = data
         .sites
         .iter()
@@ -381,16 +397,12 @@ pub fn plan(data: &ReferenceData) -> SeedPlan {
     for pz in &p.diabetes_units {
         let mut members: Vec<&str> = pdu_of_site
             .iter()
-            .filter(|(_, u)| **u == pz.as_str())
+            .filter(|(_, u)| *u == pz)
             .map(|(s, _)| *s)
             .collect();
         members.sort_by_key(|s| (name_of.get(s).copied().unwrap_or_default(), *s));
-        let named = PDU_LEADS.iter().find(|(u, _)| u == pz).map(|(_, s)| *s);
-        let lead = match named {
-            Some(site) if members.contains(&site) => Some(site),
-            _ => members.first().copied(),
-        };
-        match lead {
+        let named = placement::named_lead(pz);
+        match placement::lead_site(&members, |s| Some(*s) == named) {
             Some(site) => {
                 p.pdu_leads.insert(pz.clone(), site.to_string());
             }
@@ -399,7 +411,6 @@ pub fn plan(data: &ReferenceData) -> SeedPlan {
                 .push(format!("{pz} has no site in the reference data")),
         }
     }
-    p
 }
 
 /// The change log's actor for what `seed` writes.

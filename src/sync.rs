@@ -11,8 +11,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use chrono::{Duration, NaiveDate, Utc};
 use futures::StreamExt;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, NotSet,
-    QueryFilter, QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    IdenStatic, ModelTrait, NotSet, QueryFilter, QueryOrder, Set,
 };
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -24,8 +24,11 @@ use crate::entities::{
 };
 use crate::errors::{AppError, AppResult};
 use crate::memberships::{self, Edge, EntityTable, Moment};
-use crate::ord::{OrdClient, OrdError, OrdOrganisation, SuccessionKind, ROLE_WELSH_LHB};
-use crate::seed::{ENGLAND, JERSEY, WALES};
+use crate::ord::{OrdClient, OrdOrganisation, SuccessionKind, ROLE_WELSH_LHB};
+use crate::ord_rows;
+use crate::placement::{self, IcbRegions, ParentKind, SiteFacts};
+use crate::placement_facts;
+use crate::reference_data::{IcbLookupRow, ReferenceData};
 
 /// ORD only serves changes from the last 185 days.
 pub const MAX_SINCE_DAYS: i64 = 185;
@@ -148,7 +151,9 @@ pub async fn run(
     let today = started_at.date_naive();
     let since = resolve_since(db, opts.since, today).await?;
 
-    let listed = ord.changed_since(since).await.map_err(upstream)?;
+    let listed = ord.changed_since(since).await?;
+    // The bundled trust → ICB lookup: the last word on a moved site's ICB (`placement`).
+    let icb_lookup = ReferenceData::bundled()?.icb_lookup;
     let tracked = Tracked::load(db).await?;
     let mut report = SyncReport {
         dry_run: opts.dry_run,
@@ -180,7 +185,7 @@ pub async fn run(
     // ORD client keeps the request rate.
     let txn = crate::writes::begin(db).await?;
     let ctx = ChangeContext::new(opts.actor.clone(), ChangeSource::OrdSync, today);
-    let mut apply = Apply::new(&*txn, today).await?;
+    let mut apply = Apply::new(&*txn, today, icb_lookup).await?;
     for (code, record) in std::mem::take(&mut records) {
         match record {
             Some(rec) => apply.record(&code, &rec, &lookups).await?,
@@ -286,19 +291,6 @@ pub async fn resolve_since(
     Ok(since)
 }
 
-/// The client-facing error for an ORD failure.
-fn upstream(err: OrdError) -> AppError {
-    match err {
-        OrdError::DateTooOld => AppError::BadUserInput(err.to_string()),
-        OrdError::Config(_) => AppError::Internal(err.to_string()),
-        OrdError::Unavailable { .. } | OrdError::InvalidResponse { .. } => {
-            AppError::UpstreamUnavailable(format!(
-                "{err}. Nothing was applied; the next sync starts from the same date. Try again later."
-            ))
-        }
-    }
-}
-
 /// Trusts that listed sites move to and that were not listed themselves: their records tell
 /// the ICB when their current sites cannot (fetched before the transaction, like the rest).
 async fn trusts_to_look_up(
@@ -327,9 +319,8 @@ async fn trusts_to_look_up(
         };
         let target = rel.target_code.as_str();
         let now = current.get(site).and_then(|t| trust_codes.get(t)).copied();
-        let moves_to_trust = rel.target_primary_role.as_deref() != Some(ROLE_WELSH_LHB)
-            && now != Some(target)
-            && tracked.trusts.contains_key(target);
+        let moves_to_trust =
+            tracked.parent_kind(target) == Some(ParentKind::Trust) && now != Some(target);
         if moves_to_trust && !records.contains_key(target) {
             wanted.insert(target.to_string());
         }
@@ -361,7 +352,7 @@ async fn fetch_all(
     .buffer_unordered(width);
     while let Some((code, result)) = results.next().await {
         // Returning drops the stream, which cancels the requests still in flight.
-        let record = result.map_err(upstream)?;
+        let record = result?;
         progress.fetched();
         out.insert(code, record);
     }
@@ -400,6 +391,11 @@ impl Tracked {
         })
     }
 
+    /// What a parent code is among what we track (`placement::parent_kind`).
+    fn parent_kind(&self, code: &str) -> Option<ParentKind> {
+        placement::parent_kind(self.lhbs.contains_key(code), self.trusts.contains_key(code))
+    }
+
     fn is_live(&self, code: &str) -> bool {
         self.sites.contains_key(code)
             || self.trusts.contains_key(code)
@@ -432,7 +428,30 @@ impl Diff {
         self.fields.push((field, json!(current), json!(new)));
         Some(new)
     }
+
+    /// Notes each of `fields` that `new` changes from `old`, and marks it to be written.
+    fn columns<A: ActiveModelTrait>(
+        &mut self,
+        (old, new): (&ModelOf<A>, &ModelOf<A>),
+        fields: &'static [<A::Entity as EntityTrait>::Column],
+        am: &mut A,
+    ) where
+        ModelOf<A>: Serialize,
+    {
+        let (before, after) = (json!(old), json!(new));
+        for col in fields {
+            if old.get(*col) != new.get(*col) {
+                am.reset(*col);
+                let name = col.as_str();
+                self.fields
+                    .push((name, before[name].clone(), after[name].clone()));
+            }
+        }
+    }
 }
+
+/// The model of an active model's entity.
+type ModelOf<A> = <<A as ActiveModelTrait>::Entity as EntityTrait>::Model;
 
 /// A JSON snapshot as report text: `null` → none, strings bare, the rest as JSON.
 fn as_text(v: &Value) -> Option<String> {
@@ -448,9 +467,8 @@ struct Apply<'a, C> {
     db: &'a C,
     today: NaiveDate,
     tracked: Tracked,
-    deleted_ids: HashSet<i32>,
-    icb_codes: HashMap<i32, String>,
-    region_codes: HashMap<i32, String>,
+    icbs: IcbRegions,
+    icb_lookup: Vec<IcbLookupRow>,
     countries: HashMap<String, i32>,
     log: Vec<Change>,
     changes: Vec<SyncChange>,
@@ -461,24 +479,18 @@ struct Apply<'a, C> {
 }
 
 impl<'a, C: ConnectionTrait> Apply<'a, C> {
-    async fn new(db: &'a C, today: NaiveDate) -> Result<Self, DbErr> {
+    async fn new(
+        db: &'a C,
+        today: NaiveDate,
+        icb_lookup: Vec<IcbLookupRow>,
+    ) -> Result<Self, DbErr> {
         // Re-read inside the transaction: this is the state the writes build on.
-        let tracked = Tracked::load(db).await?;
-        let deleted_ids = organisation::Entity::find()
-            .filter(organisation::Column::DeletedAt.is_not_null())
-            .all(db)
-            .await?
-            .into_iter()
-            .map(|o| o.id)
-            .collect();
-        let invert = |m: &HashMap<String, i32>| m.iter().map(|(c, id)| (*id, c.clone())).collect();
         Ok(Self {
             db,
             today,
-            icb_codes: invert(&tracked.icbs),
-            region_codes: invert(&tracked.regions),
-            tracked,
-            deleted_ids,
+            tracked: Tracked::load(db).await?,
+            icbs: placement_facts::icb_regions(db).await?,
+            icb_lookup,
             countries: memberships::ids_by_code(db, memberships::COUNTRIES).await?,
             log: Vec::new(),
             changes: Vec::new(),
@@ -506,7 +518,7 @@ impl<'a, C: ConnectionTrait> Apply<'a, C> {
             .last_change_date
             .filter(|d| *d <= self.today)
             .unwrap_or(self.today);
-        let active = rec.active && rec.closed_on().is_none_or(|d| d > self.today);
+        let active = ord_rows::is_active(rec, self.today);
         let mut entity = None;
         if let Some(&id) = self.tracked.sites.get(code) {
             entity.get_or_insert(memberships::ORGANISATIONS.entity);
@@ -514,7 +526,7 @@ impl<'a, C: ConnectionTrait> Apply<'a, C> {
         }
         if self.tracked.trusts.contains_key(code) {
             entity.get_or_insert(memberships::TRUSTS.entity);
-            self.trust(code, rec, on, active).await?;
+            self.trust(code, rec, on).await?;
         }
         // Boards, ICBs and regions carry only a name that ORD can change.
         macro_rules! rename {
@@ -609,57 +621,16 @@ impl<'a, C: ConnectionTrait> Apply<'a, C> {
         let Some(m) = organisation::Entity::find_by_id(id).one(self.db).await? else {
             return Ok(());
         };
+        let new = ord_rows::site(&m, rec, self.today);
         let mut d = Diff::new();
-        let mut am: organisation::ActiveModel = m.clone().into();
-        if let Some(v) = d.check("name", &m.name, rec.name.clone()) {
-            am.name = Set(v);
-        }
-        // A record without any address part says nothing about the address: keep ours.
-        if has_address(rec) {
-            if let Some(v) = d.check("address1", &m.address1, rec.address_line1.clone()) {
-                am.address1 = Set(v);
-            }
-            if let Some(v) = d.check("address2", &m.address2, rec.address_line2.clone()) {
-                am.address2 = Set(v);
-            }
-            if let Some(v) = d.check("address3", &m.address3, rec.address_line3.clone()) {
-                am.address3 = Set(v);
-            }
-            if let Some(v) = d.check("city", &m.city, rec.town.clone()) {
-                am.city = Set(v);
-            }
-            if let Some(v) = d.check("county", &m.county, rec.county.clone()) {
-                am.county = Set(v);
-            }
-            if let Some(v) = d.check("postcode", &m.postcode, rec.postcode.clone()) {
-                am.postcode = Set(v);
-            }
-        }
-        // Most ORD site records carry no contacts; an absent one never erases ours.
-        if let Some(tel) = &rec.telephone {
-            if let Some(v) = d.check("telephone", &m.telephone, Some(tel.clone())) {
-                am.telephone = Set(v);
-            }
-        }
-        if let Some(web) = &rec.website {
-            if let Some(v) = d.check("website", &m.website, Some(web.clone())) {
-                am.website = Set(v);
-            }
-        }
-        if let Some(v) = d.check("active", &m.active, active) {
-            am.active = Set(v);
-            if !v {
-                self.closures.push(SyncClosure {
-                    ods_code: code.to_string(),
-                    entity: memberships::ORGANISATIONS.entity.to_string(),
-                    closed_on: rec.closed_on(),
-                });
-            }
-        }
-        if let Some(changed) = rec.last_change_date {
-            if let Some(v) = d.check("published_at", &m.published_at, Some(changed)) {
-                am.published_at = Set(v);
-            }
+        let mut am: organisation::ActiveModel = new.clone().into();
+        d.columns((&m, &new), &ord_rows::SITE_FIELDS, &mut am);
+        if m.active && !new.active {
+            self.closures.push(SyncClosure {
+                ods_code: code.to_string(),
+                entity: memberships::ORGANISATIONS.entity.to_string(),
+                closed_on: rec.closed_on(),
+            });
         }
         self.save(am, memberships::ORGANISATIONS, code, d, on)
             .await?;
@@ -671,7 +642,6 @@ impl<'a, C: ConnectionTrait> Apply<'a, C> {
         code: &str,
         rec: &OrdOrganisation,
         on: NaiveDate,
-        active: bool,
     ) -> Result<(), DbErr> {
         let Some(m) = trust::Entity::find()
             .filter(trust::Column::OdsCode.eq(code))
@@ -680,54 +650,16 @@ impl<'a, C: ConnectionTrait> Apply<'a, C> {
         else {
             return Ok(());
         };
+        let new = ord_rows::trust(&m, rec, self.today);
         let mut d = Diff::new();
-        let mut am: trust::ActiveModel = m.clone().into();
-        if let Some(v) = d.check("name", &m.name, rec.name.clone()) {
-            am.name = Set(v);
-        }
-        if has_address(rec) {
-            if let Some(v) = d.check("address_line1", &m.address_line1, rec.address_line1.clone()) {
-                am.address_line1 = Set(v);
-            }
-            if let Some(v) = d.check("address_line2", &m.address_line2, rec.address_line2.clone()) {
-                am.address_line2 = Set(v);
-            }
-            if let Some(v) = d.check("town", &m.town, rec.town.clone()) {
-                am.town = Set(v);
-            }
-            if let Some(v) = d.check("postcode", &m.postcode, rec.postcode.clone()) {
-                am.postcode = Set(v);
-            }
-            if rec.country.is_some() {
-                if let Some(v) = d.check("country", &m.country, rec.country.clone()) {
-                    am.country = Set(v);
-                }
-            }
-        }
-        if let Some(tel) = &rec.telephone {
-            if let Some(v) = d.check("telephone", &m.telephone, Some(tel.clone())) {
-                am.telephone = Set(v);
-            }
-        }
-        if let Some(web) = &rec.website {
-            if let Some(v) = d.check("website", &m.website, Some(web.clone())) {
-                am.website = Set(v);
-            }
-        }
-        if let Some(v) = d.check("active", &m.active, active) {
-            am.active = Set(v);
-            if !v {
-                self.closures.push(SyncClosure {
-                    ods_code: code.to_string(),
-                    entity: memberships::TRUSTS.entity.to_string(),
-                    closed_on: rec.closed_on(),
-                });
-            }
-        }
-        if let Some(changed) = rec.last_change_date {
-            if let Some(v) = d.check("published_at", &m.published_at, Some(changed)) {
-                am.published_at = Set(v);
-            }
+        let mut am: trust::ActiveModel = new.clone().into();
+        d.columns((&m, &new), &ord_rows::TRUST_FIELDS, &mut am);
+        if m.active && !new.active {
+            self.closures.push(SyncClosure {
+                ods_code: code.to_string(),
+                entity: memberships::TRUSTS.entity.to_string(),
+                closed_on: rec.closed_on(),
+            });
         }
         self.save(am, memberships::TRUSTS, code, d, on).await
     }
@@ -751,25 +683,17 @@ impl<'a, C: ConnectionTrait> Apply<'a, C> {
             return Ok(());
         };
         let target = rel.target_code.clone();
-        let to_board = rel.target_primary_role.as_deref() == Some(ROLE_WELSH_LHB);
+        let kind = self.tracked.parent_kind(&target);
         let current_trust = self.current(Edge::OrganisationTrust, site).await?;
         let current_board = self
             .current(Edge::OrganisationLocalHealthBoard, site)
             .await?;
-        let (edge, new_id) = if to_board {
-            (
-                Edge::OrganisationLocalHealthBoard,
-                self.tracked.lhbs.get(&target),
-            )
-        } else {
-            (Edge::OrganisationTrust, self.tracked.trusts.get(&target))
+        let (new_id, current) = match kind {
+            Some(ParentKind::Board) => (self.tracked.lhbs.get(&target).copied(), current_board),
+            Some(ParentKind::Trust) => (self.tracked.trusts.get(&target).copied(), current_trust),
+            None => (None, current_trust),
         };
-        let current = if to_board {
-            current_board
-        } else {
-            current_trust
-        };
-        if new_id.is_some() && current == new_id.copied() {
+        if new_id.is_some() && current == new_id {
             return Ok(());
         }
         let before = match (current_trust, current_board) {
@@ -783,7 +707,8 @@ impl<'a, C: ConnectionTrait> Apply<'a, C> {
             }
             (None, None) => None,
         };
-        let Some(&new_id) = new_id else {
+        let (Some(kind), Some(new_id)) = (kind, new_id) else {
+            let to_board = rel.target_primary_role.as_deref() == Some(ROLE_WELSH_LHB);
             let kind = if to_board { "health board" } else { "trust" };
             self.warn(format!(
                 "{code}: ORD says it is operated by {kind} {target}, which we do not track; left under {}",
@@ -794,30 +719,16 @@ impl<'a, C: ConnectionTrait> Apply<'a, C> {
 
         let child = (site, code);
         let moved_on = self
-            .set(edge, child, Some((new_id, &target)), on)
+            .set(kind.edge(), child, Some((new_id, &target)), on)
             .await?
             .unwrap_or(on);
-        if to_board {
-            self.set(Edge::OrganisationTrust, child, None, on).await?;
-            self.set(Edge::OrganisationIntegratedCareBoard, child, None, on)
-                .await?;
-            self.set(Edge::OrganisationNhsEnglandRegion, child, None, on)
-                .await?;
-            self.set_country(child, WALES, on).await?;
-        } else {
-            self.set(Edge::OrganisationLocalHealthBoard, child, None, on)
-                .await?;
-            if current_board.is_some() {
-                self.set_country(child, ENGLAND, on).await?;
-            }
-            let jersey = self.countries.get(JERSEY).copied();
-            let country = self.current(Edge::OrganisationCountry, site).await?;
-            // Jersey is outside NHS England's geography: no ICB or region to follow.
-            if jersey.is_none() || country != jersey {
-                self.follow_trust(child, new_id, &target, on, lookups)
-                    .await?;
-            }
-        }
+        let other = match kind {
+            ParentKind::Trust => Edge::OrganisationLocalHealthBoard,
+            ParentKind::Board => Edge::OrganisationTrust,
+        };
+        self.set(other, child, None, on).await?;
+        self.place_moved(child, (kind, new_id, &target), rec, on, lookups)
+            .await?;
         self.moves.push(SyncMove {
             ods_code: code.to_string(),
             before,
@@ -827,124 +738,113 @@ impl<'a, C: ConnectionTrait> Apply<'a, C> {
         Ok(())
     }
 
-    /// Gives a site that moved to a trust the ICB and region of that trust.
-    async fn follow_trust(
+    /// The country, ICB and region of a site that moved, as `placement` decides them.
+    async fn place_moved(
         &mut self,
         child: (i32, &str),
-        trust_id: i32,
-        trust_code: &str,
+        (kind, parent_id, parent_code): (ParentKind, i32, &str),
+        rec: &OrdOrganisation,
         on: NaiveDate,
         lookups: &BTreeMap<String, Option<OrdOrganisation>>,
     ) -> Result<(), DbErr> {
-        let Some((icb, region)) = self
-            .icb_of_trust(child.0, trust_id, trust_code, lookups)
-            .await?
+        let country_id = self.current(Edge::OrganisationCountry, child.0).await?;
+        let current_country = self
+            .countries
+            .iter()
+            .find(|(_, id)| Some(**id) == country_id)
+            .map(|(c, _)| c.clone());
+        let trust = kind == ParentKind::Trust;
+        let facts = SiteFacts {
+            code: child.1,
+            parent: Some(kind),
+            parent_in_wales: trust && placement_facts::trust_in_wales(self.db, parent_id).await?,
+            address_country: rec.country.as_deref(),
+            postcode: rec.postcode.as_deref(),
+            current_country: current_country.as_deref(),
+        };
+        let country = placement::country(&facts);
+        if let Some(c) = country {
+            self.set_country(child, c, on).await?;
+        }
+        if placement::has_nhs_england_geography(country, Some(kind)) {
+            return self
+                .follow_trust(child, (parent_id, parent_code), on, lookups)
+                .await;
+        }
+        // Welsh boards and trusts, and Jersey, are outside NHS England's geography.
+        self.set(Edge::OrganisationIntegratedCareBoard, child, None, on)
+            .await?;
+        self.set(Edge::OrganisationNhsEnglandRegion, child, None, on)
+            .await?;
+        Ok(())
+    }
+
+    /// Gives a site that moved to an English trust the ICB and region `placement` finds for
+    /// it; what it cannot tell stays as it was.
+    async fn follow_trust(
+        &mut self,
+        child: (i32, &str),
+        (trust_id, trust_code): (i32, &str),
+        on: NaiveDate,
+        lookups: &BTreeMap<String, Option<OrdOrganisation>>,
+    ) -> Result<(), DbErr> {
+        let ord_icb = lookups
+            .get(trust_code)
+            .and_then(Option::as_ref)
+            .and_then(|t| t.active_icb())
+            .map(|rel| rel.target_code.clone());
+        let listed = placement::listed_icb(&self.icb_lookup, trust_code).map(str::to_string);
+        let site = Some(child.0);
+        let facts = placement_facts::trust_facts(
+            self.db,
+            (trust_id, trust_code),
+            site,
+            ord_icb.as_deref(),
+            listed.as_deref(),
+        )
+        .await?;
+        let geo = placement::trust_geography(&facts, &self.icbs);
+        for w in geo.warnings {
+            self.warn(format!("{}: {w}", child.1));
+        }
+        let Some((icb_id, icb)) = geo
+            .icb
+            .and_then(|c| self.tracked.icbs.get(&c).map(|id| (*id, c)))
         else {
             self.warn(format!(
                 "{}: cannot tell the ICB of its new trust {trust_code} (its sites disagree or have \
-                 none, and ORD names no ICB we track); ICB and region left as they were",
+                 none, and neither ORD nor the bundled lookup names an ICB we track); ICB and \
+                 region left as they were",
                 child.1
             ));
             return Ok(());
         };
-        let icb_code = self.icb_codes.get(&icb).cloned().unwrap_or_default();
         self.set(
             Edge::OrganisationIntegratedCareBoard,
             child,
-            Some((icb, &icb_code)),
+            Some((icb_id, &icb)),
             on,
         )
         .await?;
+        let region = geo
+            .region
+            .and_then(|c| self.tracked.regions.get(&c).map(|id| (*id, c)));
         match region {
-            Some(region) => {
-                let region_code = self.region_codes.get(&region).cloned().unwrap_or_default();
+            Some((id, code)) => {
                 self.set(
                     Edge::OrganisationNhsEnglandRegion,
                     child,
-                    Some((region, &region_code)),
+                    Some((id, &code)),
                     on,
                 )
                 .await?;
             }
             None => self.warn(format!(
-                "{}: ICB {icb_code} has no NHS England region; region left as it was",
+                "{}: ICB {icb} has no NHS England region; region left as it was",
                 child.1
             )),
         }
         Ok(())
-    }
-
-    /// The ICB (and region) the trust's other current sites agree on, else the trust's Active
-    /// RE5 ICB in ORD and that ICB's region.
-    async fn icb_of_trust(
-        &self,
-        site: i32,
-        trust_id: i32,
-        trust_code: &str,
-        lookups: &BTreeMap<String, Option<OrdOrganisation>>,
-    ) -> Result<Option<(i32, Option<i32>)>, DbErr> {
-        let siblings: Vec<i32> = memberships::children_of(
-            self.db,
-            Edge::OrganisationTrust,
-            &[trust_id],
-            Moment::Current,
-        )
-        .await?
-        .remove(&trust_id)
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|s| *s != site && !self.deleted_ids.contains(s))
-        .collect();
-        if !siblings.is_empty() {
-            let icbs = memberships::parents_of(
-                self.db,
-                Edge::OrganisationIntegratedCareBoard,
-                &siblings,
-                Moment::Current,
-            )
-            .await?;
-            let regions = memberships::parents_of(
-                self.db,
-                Edge::OrganisationNhsEnglandRegion,
-                &siblings,
-                Moment::Current,
-            )
-            .await?;
-            // Siblings without an ICB (e.g. Jersey) have no say.
-            let pairs: HashSet<(i32, Option<i32>)> = siblings
-                .iter()
-                .filter_map(|s| icbs.get(s).map(|i| (*i, regions.get(s).copied())))
-                .collect();
-            if pairs.len() == 1 {
-                if let Some((icb, region)) = pairs.into_iter().next() {
-                    let region = match region {
-                        Some(r) => Some(r),
-                        None => self.region_of_icb(icb).await?,
-                    };
-                    return Ok(Some((icb, region)));
-                }
-            }
-        }
-        let ord_icb = lookups
-            .get(trust_code)
-            .and_then(Option::as_ref)
-            .and_then(|t| t.active_icb())
-            .and_then(|rel| self.tracked.icbs.get(&rel.target_code).copied());
-        match ord_icb {
-            Some(icb) => Ok(Some((icb, self.region_of_icb(icb).await?))),
-            None => Ok(None),
-        }
-    }
-
-    async fn region_of_icb(&self, icb: i32) -> Result<Option<i32>, DbErr> {
-        Ok(memberships::parents_of(
-            self.db,
-            Edge::IntegratedCareBoardRegion,
-            &[icb],
-            Moment::Current,
-        )
-        .await?
-        .remove(&icb))
     }
 
     async fn current(&self, edge: Edge, child: i32) -> Result<Option<i32>, DbErr> {
@@ -1059,20 +959,6 @@ impl<'a, C: ConnectionTrait> Apply<'a, C> {
         }
         Ok(())
     }
-}
-
-/// Whether the record has any address part (a record without `GeoLoc` has none).
-fn has_address(rec: &OrdOrganisation) -> bool {
-    [
-        &rec.address_line1,
-        &rec.address_line2,
-        &rec.address_line3,
-        &rec.town,
-        &rec.county,
-        &rec.postcode,
-    ]
-    .iter()
-    .any(|p| p.is_some())
 }
 
 /// After a failed scheduled sync, try again this soon (or at the normal interval if shorter).

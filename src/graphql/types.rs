@@ -15,6 +15,7 @@ use crate::entities::{
     open_uk_network, organisation, paediatric_diabetes_network, paediatric_diabetes_unit, trust,
 };
 use crate::memberships::Edge;
+use crate::placement;
 use crate::snapshot::{self, edges, Day, Kind, Snapshot};
 
 /// One record that succeeded another.
@@ -809,6 +810,7 @@ impl PaediatricDiabetesUnit {
     }
 
     /// The lead site: the named lead while it is a current site, else the first site by name.
+    // Decided by `placement::lead_site`, as in the seed.
     async fn primary_organisation(&self, ctx: &Context<'_>) -> Result<Option<Organisation>> {
         let sites: Vec<Organisation> = down(
             ctx,
@@ -817,9 +819,8 @@ impl PaediatricDiabetesUnit {
             self.rec.id,
         )
         .await?;
-        let recs: Vec<Arc<organisation::Model>> = sites.iter().map(|s| s.rec.clone()).collect();
-        let lead = directory::primary_site(&self.rec, &recs).map(|m| m.id);
-        Ok(sites.into_iter().find(|s| Some(s.rec.id) == lead))
+        let named = self.rec.lead_organisation_id;
+        Ok(placement::lead_site(&sites, |s| Some(s.rec.id) == named).cloned())
     }
 
     /// The trust or board that runs the lead site.
