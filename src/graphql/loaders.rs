@@ -40,7 +40,9 @@ impl Pinned {
         })
     }
 
-    pub async fn get(&self) -> async_graphql::Result<Arc<Snapshot>> {
+    /// Borrowed, not cloned: every edge of every object asks, and cloning would bounce the
+    /// shared snapshot's reference count between the worker threads.
+    pub async fn get(&self) -> async_graphql::Result<&Arc<Snapshot>> {
         self.cell
             .get_or_try_init(|| async {
                 match &self.store {
@@ -49,7 +51,6 @@ impl Pinned {
                 }
             })
             .await
-            .cloned()
     }
 }
 
@@ -118,7 +119,7 @@ fn loader<'a>(ctx: &'a Context<'_>) -> async_graphql::Result<&'a DataLoader<Snap
 }
 
 /// The request's snapshot.
-pub async fn snapshot(ctx: &Context<'_>) -> async_graphql::Result<Arc<Snapshot>> {
+pub async fn snapshot<'a>(ctx: &'a Context<'_>) -> async_graphql::Result<&'a Arc<Snapshot>> {
     ctx.data::<Arc<Pinned>>()?.get().await
 }
 

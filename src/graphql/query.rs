@@ -50,7 +50,7 @@ fn db<'a>(ctx: &'a Context<'_>) -> Result<&'a DatabaseConnection> {
 async fn day(ctx: &Context<'_>, as_of: Option<Date>) -> Result<(Arc<Snapshot>, Day)> {
     let s = snapshot(ctx).await?;
     let day = directory::day(&s, as_of.map(|d| d.0), today(ctx))?;
-    Ok((s, day))
+    Ok((s.clone(), day))
 }
 
 /// One record of a kind by its code as parsed from the argument (refused before the day is
