@@ -218,7 +218,7 @@ pub async fn up<C: Kind, P: Kind, T: Wrap<P>>(
         .and_then(|r| r.get(e.edge, child))
     {
         return Ok(reported
-            .and_then(|p| P::table(&s).get(p))
+            .and_then(|p| P::table(s).get(p))
             .map(|r| one_on_day(r.version_on(day).clone(), day)));
     }
     let links = level
@@ -229,7 +229,7 @@ pub async fn up<C: Kind, P: Kind, T: Wrap<P>>(
                 day,
             });
             let found = loader(ctx)?.load_many(keys).await?;
-            let table = P::table(&s);
+            let table = P::table(s);
             let of: HashMap<i32, Vec<i32>> = found
                 .into_iter()
                 .filter(|(_, p)| table.get(*p).is_some_and(|r| r.exists_on(day)))
@@ -247,7 +247,7 @@ pub async fn up<C: Kind, P: Kind, T: Wrap<P>>(
     let Some(&parent) = links.of.get(&child).and_then(|p| p.first()) else {
         return Ok(None);
     };
-    Ok(P::table(&s)
+    Ok(P::table(s)
         .get(parent)
         .and_then(|r| r.on(day))
         .map(|m| T::wrap(m.clone(), day, links.next.clone())))
@@ -270,7 +270,7 @@ pub async fn down<C: Kind, P: Kind, T: Wrap<C>>(
                 day,
             });
             let found = loader(ctx)?.load_many(keys).await?;
-            let table = C::table(&s);
+            let table = C::table(s);
             let mut all = Vec::new();
             let of: HashMap<i32, Vec<i32>> = found
                 .into_iter()
@@ -294,7 +294,7 @@ pub async fn down<C: Kind, P: Kind, T: Wrap<C>>(
             })
         })
         .await?;
-    let table = C::table(&s);
+    let table = C::table(s);
     Ok(links
         .of
         .get(&parent)

@@ -49,7 +49,7 @@ fn db<'a>(ctx: &'a Context<'_>) -> Result<&'a DatabaseConnection> {
 /// The snapshot and the day a root answers for.
 async fn day(ctx: &Context<'_>, as_of: Option<Date>) -> Result<(Arc<Snapshot>, Day)> {
     let s = snapshot(ctx).await?;
-    let day = directory::day(&s, as_of.map(|d| d.0), today(ctx))?;
+    let day = directory::day(s, as_of.map(|d| d.0), today(ctx))?;
     Ok((s.clone(), day))
 }
 
