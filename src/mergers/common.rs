@@ -15,6 +15,7 @@ use crate::writes::WriteTxn;
 
 use super::{MembershipChange, SiteMembership, MAX_CODES, ORGANISATION_EDGES};
 
+/// Today (UTC): the default `effective_on`.
 pub(super) fn today() -> NaiveDate {
     Utc::now().date_naive()
 }
@@ -65,6 +66,7 @@ pub(super) async fn finish<T>(txn: WriteTxn, outcome: AppResult<T>, dry_run: boo
     }
 }
 
+/// The site row with this code, deleted or not.
 pub(super) async fn find_site<C: ConnectionTrait>(
     db: &C,
     code: &str,
@@ -99,6 +101,7 @@ pub(super) async fn current_memberships<C: ConnectionTrait>(
     Ok(out)
 }
 
+/// How many current sites a parent has on `edge`.
 pub(super) async fn current_children<C: ConnectionTrait>(
     db: &C,
     edge: Edge,
@@ -189,6 +192,7 @@ pub(super) fn missing_warnings(
     w
 }
 
+/// How reports name a parent: `trust RX1`, `OPEN UK network N01`, a bare PDU code, ...
 pub(super) fn edge_label(edge: Edge, code: &str) -> String {
     match edge {
         Edge::OrganisationPaediatricDiabetesUnit => code.to_string(),
@@ -248,6 +252,7 @@ pub(super) async fn apply_placement<C: ConnectionTrait>(
     Ok(changes)
 }
 
+/// The site row as the change log stores it.
 pub(super) fn snapshot(m: &organisation::Model) -> Option<serde_json::Value> {
     serde_json::to_value(m).ok()
 }

@@ -31,6 +31,7 @@ use super::{
     ORGANISATION_EDGES,
 };
 
+/// Checks the given coordinates: each for a listed code, in range, and given once.
 fn check_coordinates(
     given: &[Coordinates],
     codes: &[String],
@@ -166,6 +167,8 @@ async fn trusts_needing_icb<C: ConnectionTrait>(
     Ok(out)
 }
 
+/// Creates each code in turn: pick its ORD record, place it, write the row, open its
+/// memberships, then log and report it.
 async fn apply_create<C: ConnectionTrait>(
     db: &C,
     codes: &[String],

@@ -3,11 +3,12 @@
 use std::collections::HashMap;
 
 use chrono::NaiveDate;
-use sea_orm::{ActiveModelTrait, ConnectionTrait, DatabaseConnection, IntoActiveModel, Set};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, DatabaseConnection, DbErr, IntoActiveModel, Set};
 
 use crate::change_log::{self, Change, ChangeContext};
 // Short aliases keep each change-log call below on one line.
 use crate::change_log::{ChangeAction as Action, ChangeSource as Source};
+use crate::entities::organisation;
 use crate::errors::AppResult;
 use crate::memberships;
 use crate::writes;
@@ -49,6 +50,7 @@ pub async fn delete_organisations_on(
     })
 }
 
+/// Deletes each code in turn: close its memberships, set `deleted_at`, log and report it.
 async fn apply_delete<C: ConnectionTrait>(
     db: &C,
     codes: &[String],
@@ -58,24 +60,12 @@ async fn apply_delete<C: ConnectionTrait>(
     let mut log = Vec::new();
     let mut results = Vec::new();
     for code in codes {
-        let site = match find_site(db, code).await? {
-            None => {
-                results.push(MergerResult::new(
-                    code,
-                    MergerStatus::NotFound,
-                    format!("we hold no site {code}"),
-                ));
+        let site = match deletable(db, code).await? {
+            Ok(s) => s,
+            Err(r) => {
+                results.push(r);
                 continue;
             }
-            Some(s) if s.deleted_at.is_some() => {
-                results.push(MergerResult::new(
-                    code,
-                    MergerStatus::NotFound,
-                    format!("{code} is already deleted"),
-                ));
-                continue;
-            }
-            Some(s) => s,
         };
         let had = current_memberships(db, site.id).await?;
         let changes = apply_placement(
@@ -111,4 +101,24 @@ async fn apply_delete<C: ConnectionTrait>(
     }
     change_log::record(db, ctx, log).await?;
     Ok(results)
+}
+
+/// The current site `code` names, or the NOT_FOUND result when there is none or it is deleted.
+async fn deletable<C: ConnectionTrait>(
+    db: &C,
+    code: &str,
+) -> Result<Result<organisation::Model, MergerResult>, DbErr> {
+    Ok(match find_site(db, code).await? {
+        None => Err(MergerResult::new(
+            code,
+            MergerStatus::NotFound,
+            format!("we hold no site {code}"),
+        )),
+        Some(s) if s.deleted_at.is_some() => Err(MergerResult::new(
+            code,
+            MergerStatus::NotFound,
+            format!("{code} is already deleted"),
+        )),
+        Some(s) => Ok(s),
+    })
 }

@@ -82,6 +82,8 @@ pub async fn update_memberships(
     })
 }
 
+/// Updates one site: refuse unknown targets, work out a move to a new parent, let
+/// `placement::edit` plan the edges, then apply and report the plan (`finish_update`).
 async fn apply_update<C: ConnectionTrait>(
     db: &C,
     u: &MembershipUpdate,

@@ -99,6 +99,7 @@ pub(super) struct Apply<'a, C> {
 }
 
 impl<'a, C: ConnectionTrait> Apply<'a, C> {
+    /// The writer, with what it decides on re-read inside the transaction.
     pub(super) async fn new(
         db: &'a C,
         today: NaiveDate,
@@ -121,6 +122,7 @@ impl<'a, C: ConnectionTrait> Apply<'a, C> {
         })
     }
 
+    /// Logs a warning and adds it to the report.
     pub(super) fn warn(&mut self, message: String) {
         tracing::warn!("ORD sync: {message}");
         self.warnings.push(message);
@@ -229,6 +231,7 @@ impl<'a, C: ConnectionTrait> Apply<'a, C> {
         Ok(())
     }
 
+    /// Updates a site's fields from ORD, notes a closure, then follows its operator (`reparent`).
     async fn site(
         &mut self,
         id: i32,
@@ -257,6 +260,7 @@ impl<'a, C: ConnectionTrait> Apply<'a, C> {
         self.reparent(id, code, rec, on, active, lookups).await
     }
 
+    /// Updates a trust's fields from ORD and notes a closure.
     async fn trust(
         &mut self,
         code: &str,
@@ -284,6 +288,7 @@ impl<'a, C: ConnectionTrait> Apply<'a, C> {
         self.save(am, memberships::TRUSTS, code, d, on).await
     }
 
+    /// The id of the child's current parent on `edge`.
     pub(super) async fn current(&self, edge: Edge, child: i32) -> Result<Option<i32>, DbErr> {
         Ok(
             memberships::parents_of(self.db, edge, &[child], Moment::Current)
@@ -292,6 +297,7 @@ impl<'a, C: ConnectionTrait> Apply<'a, C> {
         )
     }
 
+    /// Sets the site's country by code; a country we do not hold is a warning.
     pub(super) async fn set_country(
         &mut self,
         child: (i32, &str),

@@ -148,7 +148,8 @@ pub struct SyncSuccession {
     pub effective_on: Option<NaiveDate>,
 }
 
-/// Runs a sync: see the module documentation and `docs/sync.md`.
+/// Runs a sync: resolve `since`, fetch the listed tracked codes, apply them and write the
+/// run row in one transaction, then commit (or roll back a dry run). See `docs/sync.md`.
 pub async fn run(
     db: &DatabaseConnection,
     ord: &OrdClient,
@@ -169,16 +170,7 @@ pub async fn run(
         listed: listed.len(),
         ..Default::default()
     };
-    let mut wanted = BTreeSet::new();
-    for code in &listed {
-        if tracked.is_live(code) {
-            wanted.insert(code.clone());
-        } else if tracked.deleted_sites.contains(code) {
-            report.skipped_deleted += 1;
-        } else {
-            report.untracked += 1;
-        }
-    }
+    let wanted = tracked_codes(&listed, &tracked, &mut report);
 
     let mut records = fetch_all(ord, wanted, progress).await?;
     let parents = trusts_to_look_up(db, &tracked, &records).await?;
@@ -194,17 +186,13 @@ pub async fn run(
     let txn = crate::writes::begin(db).await?;
     let ctx = ChangeContext::new(opts.actor.clone(), ChangeSource::OrdSync, today);
     let mut apply = Apply::new(&*txn, today, icb_lookup).await?;
-    for (code, record) in std::mem::take(&mut records) {
-        match record {
-            Some(rec) => apply.record(&code, &rec, &lookups).await?,
-            None => {
-                report.not_found.push(code.clone());
-                apply.warn(format!(
-                    "{code}: ORD has no record for this code (HTTP 404); left as it is"
-                ));
-            }
-        }
-    }
+    apply_records(
+        &mut apply,
+        std::mem::take(&mut records),
+        &lookups,
+        &mut report,
+    )
+    .await?;
     let Apply {
         log,
         changes,
@@ -221,23 +209,7 @@ pub async fn run(
     report.warnings = warnings;
 
     change_log::record(&*txn, &ctx, log).await?;
-    let count = |n: usize| i32::try_from(n).unwrap_or(i32::MAX);
-    sync_run::ActiveModel {
-        id: NotSet,
-        started_at: Set(started_at),
-        finished_at: Set(Utc::now()),
-        since: Set(since),
-        synced_on: Set(today),
-        actor: Set(opts.actor.clone()),
-        listed: Set(count(report.listed)),
-        untracked: Set(count(report.untracked)),
-        fetched: Set(count(report.fetched)),
-        changes: Set(count(report.changes.len())),
-        warnings: Set(count(report.warnings.len())),
-        report: Set(serde_json::to_string(&report).ok()),
-    }
-    .insert(&*txn)
-    .await?;
+    insert_run(&*txn, (started_at, today), &opts.actor, &report).await?;
     if opts.dry_run {
         txn.rollback().await?;
     } else {
@@ -256,6 +228,74 @@ pub async fn run(
         "ORD sync finished"
     );
     Ok(report)
+}
+
+/// Sorts the listed codes: the ones we track are fetched; deleted sites and untracked codes
+/// are only counted in the report.
+fn tracked_codes(
+    listed: &[String],
+    tracked: &Tracked,
+    report: &mut SyncReport,
+) -> BTreeSet<String> {
+    let mut wanted = BTreeSet::new();
+    for code in listed {
+        if tracked.is_live(code) {
+            wanted.insert(code.clone());
+        } else if tracked.deleted_sites.contains(code) {
+            report.skipped_deleted += 1;
+        } else {
+            report.untracked += 1;
+        }
+    }
+    wanted
+}
+
+/// Applies each fetched record in code order; a 404 is reported and left as it is.
+async fn apply_records<C: ConnectionTrait>(
+    apply: &mut Apply<'_, C>,
+    records: BTreeMap<String, Option<OrdOrganisation>>,
+    lookups: &BTreeMap<String, Option<OrdOrganisation>>,
+    report: &mut SyncReport,
+) -> Result<(), DbErr> {
+    for (code, record) in records {
+        match record {
+            Some(rec) => apply.record(&code, &rec, lookups).await?,
+            None => {
+                report.not_found.push(code.clone());
+                apply.warn(format!(
+                    "{code}: ORD has no record for this code (HTTP 404); left as it is"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Writes the run's `sync_run` row (the watermark) with its counts and JSON report.
+async fn insert_run<C: ConnectionTrait>(
+    db: &C,
+    (started_at, today): (chrono::DateTime<Utc>, NaiveDate),
+    actor: &str,
+    report: &SyncReport,
+) -> Result<(), DbErr> {
+    let count = |n: usize| i32::try_from(n).unwrap_or(i32::MAX);
+    sync_run::ActiveModel {
+        id: NotSet,
+        started_at: Set(started_at),
+        finished_at: Set(Utc::now()),
+        since: Set(report.since),
+        synced_on: Set(today),
+        actor: Set(actor.to_string()),
+        listed: Set(count(report.listed)),
+        untracked: Set(count(report.untracked)),
+        fetched: Set(count(report.fetched)),
+        changes: Set(count(report.changes.len())),
+        warnings: Set(count(report.warnings.len())),
+        report: Set(serde_json::to_string(report).ok()),
+    }
+    .insert(db)
+    .await?;
+    Ok(())
 }
 
 /// The day after the last applied sync (never later than today), else 30 days ago; checked
@@ -311,6 +351,7 @@ struct Tracked {
 }
 
 impl Tracked {
+    /// Reads every tracked code and id.
     async fn load<C: ConnectionTrait>(db: &C) -> Result<Self, DbErr> {
         let mut sites = HashMap::new();
         let mut deleted_sites = HashSet::new();
@@ -336,6 +377,7 @@ impl Tracked {
         placement::parent_kind(self.lhbs.contains_key(code), self.trusts.contains_key(code))
     }
 
+    /// Whether the code is a live site, a trust, a board, an ICB or a region we hold.
     fn is_live(&self, code: &str) -> bool {
         self.sites.contains_key(code)
             || self.trusts.contains_key(code)
@@ -392,6 +434,7 @@ pub fn spawn_schedule(
     })
 }
 
+/// How long until the first scheduled run: `every` after the last run finished, at least zero.
 async fn first_wait(db: &DatabaseConnection, every: std::time::Duration) -> std::time::Duration {
     let last = sync_run::Entity::find()
         .order_by_desc(sync_run::Column::FinishedAt)

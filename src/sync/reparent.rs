@@ -14,7 +14,9 @@ use super::apply::Apply;
 use super::SyncMove;
 
 impl<'a, C: ConnectionTrait> Apply<'a, C> {
-    /// Moves a site to the trust or health board ORD says operates it (Active RE6).
+    /// Moves a site to the trust or health board ORD says operates it (Active RE6): find the
+    /// target, stop if already there or untracked, set the parent edge, close the other one,
+    /// then place the site under it (`place_moved`).
     pub(super) async fn reparent(
         &mut self,
         site: i32,
@@ -46,17 +48,7 @@ impl<'a, C: ConnectionTrait> Apply<'a, C> {
         if new_id.is_some() && current == new_id {
             return Ok(());
         }
-        let before = match (current_trust, current_board) {
-            (Some(t), _) => memberships::codes_of(self.db, memberships::TRUSTS, &[t])
-                .await?
-                .remove(&t),
-            (None, Some(b)) => {
-                memberships::codes_of(self.db, memberships::LOCAL_HEALTH_BOARDS, &[b])
-                    .await?
-                    .remove(&b)
-            }
-            (None, None) => None,
-        };
+        let before = self.parent_code(current_trust, current_board).await?;
         let (Some(kind), Some(new_id)) = (kind, new_id) else {
             let to_board = rel.target_primary_role.as_deref() == Some(ROLE_WELSH_LHB);
             let kind = if to_board { "health board" } else { "trust" };
@@ -86,6 +78,25 @@ impl<'a, C: ConnectionTrait> Apply<'a, C> {
             effective_on: moved_on,
         });
         Ok(())
+    }
+
+    /// The code of a site's current parent: its trust, else its health board.
+    async fn parent_code(
+        &self,
+        current_trust: Option<i32>,
+        current_board: Option<i32>,
+    ) -> Result<Option<String>, DbErr> {
+        Ok(match (current_trust, current_board) {
+            (Some(t), _) => memberships::codes_of(self.db, memberships::TRUSTS, &[t])
+                .await?
+                .remove(&t),
+            (None, Some(b)) => {
+                memberships::codes_of(self.db, memberships::LOCAL_HEALTH_BOARDS, &[b])
+                    .await?
+                    .remove(&b)
+            }
+            (None, None) => None,
+        })
     }
 
     /// The country, ICB and region of a site that moved, as `placement` decides them.
