@@ -23,7 +23,7 @@ use sea_orm::{
 };
 use serde::Serialize;
 
-use crate::change_log::{self, ChangeContext, ChangeSource};
+use crate::change_log::{self, Change, ChangeContext, ChangeSource};
 use crate::entities::{organisation, sync_run};
 use crate::errors::{AppError, AppResult};
 use crate::memberships;
@@ -185,29 +185,8 @@ pub async fn run(
     // ORD client keeps the request rate.
     let txn = crate::writes::begin(db).await?;
     let ctx = ChangeContext::new(opts.actor.clone(), ChangeSource::OrdSync, today);
-    let mut apply = Apply::new(&*txn, today, icb_lookup).await?;
-    apply_records(
-        &mut apply,
-        std::mem::take(&mut records),
-        &lookups,
-        &mut report,
-    )
-    .await?;
-    let Apply {
-        log,
-        changes,
-        moves,
-        closures,
-        successions,
-        warnings,
-        ..
-    } = apply;
-    report.changes = changes;
-    report.moves = moves;
-    report.closures = closures;
-    report.successions = successions;
-    report.warnings = warnings;
-
+    let apply = Apply::new(&*txn, today, icb_lookup).await?;
+    let log = apply_records(apply, std::mem::take(&mut records), &lookups, &mut report).await?;
     change_log::record(&*txn, &ctx, log).await?;
     insert_run(&*txn, (started_at, today), &opts.actor, &report).await?;
     if opts.dry_run {
@@ -215,10 +194,16 @@ pub async fn run(
     } else {
         txn.commit().await?;
     }
+    log_finished(&opts.actor, &report);
+    Ok(report)
+}
+
+/// Logs the outcome of a finished run.
+fn log_finished(actor: &str, report: &SyncReport) {
     tracing::info!(
-        actor = %opts.actor,
-        dry_run = opts.dry_run,
-        %since,
+        actor = %actor,
+        dry_run = report.dry_run,
+        since = %report.since,
         listed = report.listed,
         untracked = report.untracked,
         fetched = report.fetched,
@@ -227,7 +212,6 @@ pub async fn run(
         warnings = report.warnings.len(),
         "ORD sync finished"
     );
-    Ok(report)
 }
 
 /// Sorts the listed codes: the ones we track are fetched; deleted sites and untracked codes
@@ -250,13 +234,14 @@ fn tracked_codes(
     wanted
 }
 
-/// Applies each fetched record in code order; a 404 is reported and left as it is.
+/// Applies each fetched record in code order (a 404 is reported and left as it is), moves what
+/// the writer collected into the report, and returns its change-log rows.
 async fn apply_records<C: ConnectionTrait>(
-    apply: &mut Apply<'_, C>,
+    mut apply: Apply<'_, C>,
     records: BTreeMap<String, Option<OrdOrganisation>>,
     lookups: &BTreeMap<String, Option<OrdOrganisation>>,
     report: &mut SyncReport,
-) -> Result<(), DbErr> {
+) -> Result<Vec<Change>, DbErr> {
     for (code, record) in records {
         match record {
             Some(rec) => apply.record(&code, &rec, lookups).await?,
@@ -268,7 +253,21 @@ async fn apply_records<C: ConnectionTrait>(
             }
         }
     }
-    Ok(())
+    let Apply {
+        log,
+        changes,
+        moves,
+        closures,
+        successions,
+        warnings,
+        ..
+    } = apply;
+    report.changes = changes;
+    report.moves = moves;
+    report.closures = closures;
+    report.successions = successions;
+    report.warnings = warnings;
+    Ok(log)
 }
 
 /// Writes the run's `sync_run` row (the watermark) with its counts and JSON report.
