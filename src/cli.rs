@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use tracing_subscriber::EnvFilter;
 
+use crate::codes::{GssCode, NetworkCode, OdsCode, PnCode, PzCode, RegionCode};
 use crate::config::{DatabaseSettings, OrdSettings, ServerSettings};
 use crate::mergers::{self, Coordinates, MergerReport, Setting};
 use crate::reorganisations as reorg;
@@ -149,7 +150,7 @@ enum MergerCommand {
     Create {
         /// ODS codes of the sites.
         #[arg(required = true)]
-        codes: Vec<String>,
+        codes: Vec<OdsCode>,
         /// Show what would happen; change nothing.
         #[arg(long)]
         dry_run: bool,
@@ -171,7 +172,7 @@ enum MergerCommand {
     Delete {
         /// ODS codes of the sites.
         #[arg(required = true)]
-        codes: Vec<String>,
+        codes: Vec<OdsCode>,
         /// Show what would happen; change nothing.
         #[arg(long)]
         dry_run: bool,
@@ -192,40 +193,40 @@ enum MergerCommand {
 #[derive(Args)]
 struct MembershipArgs {
     /// ODS code of the site.
-    code: String,
+    code: OdsCode,
     /// Set the Paediatric Diabetes Unit (PZ code).
     #[arg(long, value_name = "PZ_CODE", conflicts_with = "clear_pdu")]
-    pdu: Option<String>,
+    pdu: Option<PzCode>,
     /// Clear the Paediatric Diabetes Unit.
     #[arg(long)]
     clear_pdu: bool,
     /// Set the OPEN UK network (e.g. SETPEG).
     #[arg(long, value_name = "CODE", conflicts_with = "clear_open_uk_network")]
-    open_uk_network: Option<String>,
+    open_uk_network: Option<NetworkCode>,
     /// Clear the OPEN UK network.
     #[arg(long)]
     clear_open_uk_network: bool,
     /// Set the London borough (GSS code, E09...).
     #[arg(long, value_name = "GSS_CODE", conflicts_with = "clear_london_borough")]
-    london_borough: Option<String>,
+    london_borough: Option<GssCode>,
     /// Clear the London borough.
     #[arg(long)]
     clear_london_borough: bool,
     /// Set the parent trust or Local Health Board (ODS code).
     #[arg(long, value_name = "ODS_CODE", conflicts_with = "clear_parent")]
-    parent: Option<String>,
+    parent: Option<OdsCode>,
     /// Clear the parent.
     #[arg(long)]
     clear_parent: bool,
     /// Set the Integrated Care Board (ODS code).
     #[arg(long, value_name = "ODS_CODE", conflicts_with = "clear_icb")]
-    icb: Option<String>,
+    icb: Option<OdsCode>,
     /// Clear the Integrated Care Board.
     #[arg(long)]
     clear_icb: bool,
     /// Set the NHS England region (Y56..Y63).
     #[arg(long, value_name = "CODE", conflicts_with = "clear_region")]
-    region: Option<String>,
+    region: Option<RegionCode>,
     /// Clear the NHS England region.
     #[arg(long)]
     clear_region: bool,
@@ -513,10 +514,10 @@ enum ReorganiseCommand {
     /// --new-name), and the acquired trusts close, like `acquireTrusts`.
     AcquireTrusts {
         /// ODS code of the acquiring trust.
-        acquiring: String,
+        acquiring: OdsCode,
         /// ODS codes of the acquired trusts.
         #[arg(long = "acquired", required = true, value_name = "ODS_CODE")]
-        acquired: Vec<String>,
+        acquired: Vec<OdsCode>,
         /// The acquiring trust's name from the date.
         #[arg(long)]
         new_name: Option<String>,
@@ -526,7 +527,7 @@ enum ReorganiseCommand {
     /// Rename a trust from a date, like `renameTrust`.
     RenameTrust {
         /// ODS code of the trust.
-        code: String,
+        code: OdsCode,
         /// The new name.
         #[arg(long)]
         name: String,
@@ -537,10 +538,10 @@ enum ReorganiseCommand {
     MergePdus {
         /// PZ codes of the merging units.
         #[arg(long = "predecessor", required = true, value_name = "PZ_CODE")]
-        predecessors: Vec<String>,
+        predecessors: Vec<PzCode>,
         /// PZ code of the unit they become.
         #[arg(long)]
-        successor: String,
+        successor: PzCode,
         #[command(flatten)]
         unit: UnitArgs,
         #[command(flatten)]
@@ -549,23 +550,23 @@ enum ReorganiseCommand {
     /// Split a PDU, like `splitPaediatricDiabetesUnit`; successors from a JSON file.
     SplitPdu {
         /// PZ code of the unit that splits.
-        code: String,
+        code: PzCode,
         /// JSON array of {pzCode, odsCodes, name?, leadOdsCode?, networkPnCode?}.
         #[arg(long, value_name = "FILE")]
         successors: std::path::PathBuf,
         /// PZ code of the successor that takes every site not listed.
         #[arg(long, value_name = "PZ_CODE")]
-        unlisted_sites_to: Option<String>,
+        unlisted_sites_to: Option<PzCode>,
         #[command(flatten)]
         dated: DatedArgs,
     },
     /// Create a PDU with its sites, like `createPaediatricDiabetesUnit`.
     CreatePdu {
         /// PZ code of the new unit.
-        code: String,
+        code: PzCode,
         /// ODS codes of the sites that join it.
         #[arg(long = "site", value_name = "ODS_CODE")]
-        sites: Vec<String>,
+        sites: Vec<OdsCode>,
         #[command(flatten)]
         unit: UnitArgs,
         #[command(flatten)]
@@ -575,7 +576,7 @@ enum ReorganiseCommand {
     /// `updatePaediatricDiabetesUnit`.
     UpdatePdu {
         /// PZ code of the unit.
-        code: String,
+        code: PzCode,
         #[command(flatten)]
         unit: UnitArgs,
         /// Clear the unit's name.
@@ -609,10 +610,10 @@ struct UnitArgs {
     name: Option<String>,
     /// ODS code of the lead site.
     #[arg(long, value_name = "ODS_CODE")]
-    lead: Option<String>,
+    lead: Option<OdsCode>,
     /// PN code of the diabetes network.
     #[arg(long, value_name = "PN_CODE")]
-    network: Option<String>,
+    network: Option<PnCode>,
 }
 
 /// The plan file of `reorganise icbs`.
@@ -758,7 +759,7 @@ fn confirm(question: &str) -> anyhow::Result<bool> {
     ))
 }
 
-fn setting(value: Option<String>, clear: bool) -> Setting {
+fn setting<T>(value: Option<T>, clear: bool) -> Setting<T> {
     match (value, clear) {
         (Some(v), _) => Setting::Set(v),
         (None, true) => Setting::Clear,
@@ -772,7 +773,7 @@ fn parse_coordinates(raw: &str) -> Result<Coordinates, String> {
     let (code, rest) = raw.split_once('=').ok_or_else(bad)?;
     let (lat, lon) = rest.split_once(',').ok_or_else(bad)?;
     Ok(Coordinates {
-        ods_code: code.trim().to_string(),
+        ods_code: OdsCode::parse(code).map_err(|e| e.to_string())?,
         latitude: lat.trim().parse().map_err(|_| bad())?,
         longitude: lon.trim().parse().map_err(|_| bad())?,
     })

@@ -1,18 +1,34 @@
 //! Validation and normalisation of the natural codes clients send. Codes are matched
 //! case-insensitively and stored upper case.
 //!
-//! A code is checked once, where the client's value enters (GraphQL arguments, REST paths):
-//! `OdsCode::parse` and its siblings return a type that only a passed check makes, so the
-//! services that take one need not check again. The functions returning `String` are the same
-//! checks for the services that still take text (merger and reorganisation requests).
+//! A code is checked once, where the client's value enters (GraphQL arguments, REST paths,
+//! the bundled history's JSON): `OdsCode::parse` and its siblings return a type that only a
+//! passed check makes, so the services that take one never check again.
 use crate::errors::AppError;
 
 /// Declares a code type: a trimmed, upper-case code that passed `$check`, made only by `parse`.
 macro_rules! code_type {
     ($(#[$meta:meta])* $name:ident, $check:ident) => {
         $(#[$meta])*
-        #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Deserialize)]
+        #[serde(try_from = "String")]
         pub struct $name(String);
+
+        impl std::str::FromStr for $name {
+            type Err = AppError;
+
+            fn from_str(raw: &str) -> Result<Self, AppError> {
+                Self::parse(raw)
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = AppError;
+
+            fn try_from(raw: String) -> Result<Self, AppError> {
+                Self::parse(&raw)
+            }
+        }
 
         impl $name {
             /// Checks and normalises a code as a client sent it; `BAD_USER_INPUT` (naming the
@@ -91,7 +107,7 @@ fn malformed(kind: &str, raw: &str, rule: &str) -> AppError {
 }
 
 /// ODS code: 3 to 10 letters and digits.
-pub fn ods_code(raw: &str) -> Result<String, AppError> {
+fn ods_code(raw: &str) -> Result<String, AppError> {
     let code = normalise(raw);
     if (3..=10).contains(&code.len()) && code.bytes().all(|b| b.is_ascii_alphanumeric()) {
         Ok(code)
@@ -121,17 +137,17 @@ fn prefixed_digits(raw: &str, prefix: &str, digits: usize, kind: &str) -> Result
 }
 
 /// PDU code: `PZ` and 3 digits.
-pub fn pz_code(raw: &str) -> Result<String, AppError> {
+fn pz_code(raw: &str) -> Result<String, AppError> {
     prefixed_digits(raw, "PZ", 3, "PZ code")
 }
 
 /// Diabetes network code: `PN` and 2 digits.
-pub fn pn_code(raw: &str) -> Result<String, AppError> {
+fn pn_code(raw: &str) -> Result<String, AppError> {
     prefixed_digits(raw, "PN", 2, "PN code")
 }
 
 /// ONS/GSS code: one letter and 8 digits (E09000001, E92000001, W11000023).
-pub fn gss_code(raw: &str) -> Result<String, AppError> {
+fn gss_code(raw: &str) -> Result<String, AppError> {
     let code = normalise(raw);
     let b = code.as_bytes();
     if b.len() == 9 && b[0].is_ascii_alphabetic() && b[1..].iter().all(u8::is_ascii_digit) {
@@ -146,7 +162,7 @@ pub fn gss_code(raw: &str) -> Result<String, AppError> {
 }
 
 /// NHS England region code, e.g. Y56.
-pub fn region_code(raw: &str) -> Result<String, AppError> {
+fn region_code(raw: &str) -> Result<String, AppError> {
     let code = normalise(raw);
     if (3..=5).contains(&code.len()) && code.bytes().all(|b| b.is_ascii_alphanumeric()) {
         Ok(code)
@@ -160,7 +176,7 @@ pub fn region_code(raw: &str) -> Result<String, AppError> {
 }
 
 /// OPEN UK network code, e.g. BRPNF.
-pub fn network_code(raw: &str) -> Result<String, AppError> {
+fn network_code(raw: &str) -> Result<String, AppError> {
     let code = normalise(raw);
     if (2..=12).contains(&code.len()) && code.bytes().all(|b| b.is_ascii_alphanumeric()) {
         Ok(code)
@@ -239,6 +255,23 @@ mod tests {
         assert_eq!(
             PzCode::parse("PZ24").err().map(message),
             pz_code("PZ24").err().map(message)
+        );
+    }
+
+    #[test]
+    fn code_types_are_checked_where_json_is_read() {
+        let ok: Result<Vec<PzCode>, _> = serde_json::from_str(r#"["pz024"]"#);
+        assert_eq!(ok.ok().map(|v| v[0].to_string()).as_deref(), Some("PZ024"));
+        let bad: Result<Vec<OdsCode>, _> = serde_json::from_str(r#"["RV-1"]"#);
+        let message = bad.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(message.contains("not a valid ODS code"), "{message}");
+        assert_eq!(
+            "y56"
+                .parse::<RegionCode>()
+                .ok()
+                .map(|c| c.into_string())
+                .as_deref(),
+            Some("Y56")
         );
     }
 }

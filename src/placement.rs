@@ -311,12 +311,24 @@ pub fn had_when_deleted(valid_to: Option<NaiveDate>, deleted_on: Option<NaiveDat
 }
 
 /// One membership of a hand edit: leave it, close it, or make this code the current one.
+/// Requests carry a typed code (`Setting<OdsCode>`); the rules here compare text.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub enum Setting {
+pub enum Setting<T = String> {
     #[default]
     Keep,
     Clear,
-    Set(String),
+    Set(T),
+}
+
+impl<T: AsRef<str>> Setting<T> {
+    /// The same setting with the code as text.
+    pub fn to_text(&self) -> Setting {
+        match self {
+            Setting::Keep => Setting::Keep,
+            Setting::Clear => Setting::Clear,
+            Setting::Set(c) => Setting::Set(c.as_ref().to_owned()),
+        }
+    }
 }
 
 /// A site moving to a new parent in a hand edit: the parent, and its country and geography.

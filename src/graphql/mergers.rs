@@ -9,6 +9,7 @@ use super::loaders::{one_on_day, ReportedParents};
 use super::scalars::Date;
 use super::types::Organisation;
 use crate::auth;
+use crate::codes::{GssCode, NetworkCode, OdsCode, PzCode, RegionCode};
 use crate::entities::organisation;
 use crate::errors::AppError;
 use crate::memberships::Edge;
@@ -213,12 +214,21 @@ fn report(ctx: &Context<'_>, r: mergers::MergerReport) -> MergerReport {
     }
 }
 
-fn setting(v: MaybeUndefined<String>) -> Setting {
-    match v {
+/// An optional argument as a setting: omitted keeps, null clears, a value is parsed by `parse`.
+pub(super) fn setting<T>(
+    v: MaybeUndefined<String>,
+    parse: impl FnOnce(&str) -> Result<T, AppError>,
+) -> Result<Setting<T>, AppError> {
+    Ok(match v {
         MaybeUndefined::Undefined => Setting::Keep,
         MaybeUndefined::Null => Setting::Clear,
-        MaybeUndefined::Value(c) => Setting::Set(c),
-    }
+        MaybeUndefined::Value(c) => Setting::Set(parse(&c)?),
+    })
+}
+
+/// Parses a list of ODS codes as sent.
+pub(super) fn parse_ods_codes(raw: &[String]) -> Result<Vec<OdsCode>, AppError> {
+    raw.iter().map(|c| OdsCode::parse(c)).collect()
 }
 
 /// Mergers: adding, deleting and re-linking sites. Every one needs an admin key.
@@ -259,18 +269,20 @@ impl MergerMutation {
             .data_opt::<OrdClient>()
             .ok_or_else(|| AppError::Internal("no ORD client in the schema data".into()))?;
         let request = mergers::CreateRequest {
-            ods_codes,
+            ods_codes: parse_ods_codes(&ods_codes)?,
             dry_run: dry_run.unwrap_or(false),
             allow_unlinked: allow_unlinked.unwrap_or(false),
             coordinates: coordinates
                 .unwrap_or_default()
                 .into_iter()
-                .map(|c| mergers::Coordinates {
-                    ods_code: c.ods_code,
-                    latitude: c.latitude,
-                    longitude: c.longitude,
+                .map(|c| {
+                    Ok(mergers::Coordinates {
+                        ods_code: OdsCode::parse(&c.ods_code)?,
+                        latitude: c.latitude,
+                        longitude: c.longitude,
+                    })
                 })
-                .collect(),
+                .collect::<Result<_, AppError>>()?,
             effective_on: effective_on.map(|d| d.0),
         };
         let r = mergers::create_organisations(db, ord, &request, &admin.name).await?;
@@ -297,7 +309,8 @@ impl MergerMutation {
         let db = ctx.data::<DatabaseConnection>()?;
         let dry_run = dry_run.unwrap_or(false);
         let on = effective_on.map(|d| d.0);
-        let r = mergers::delete_organisations_on(db, &ods_codes, dry_run, &admin.name, on).await?;
+        let codes = parse_ods_codes(&ods_codes)?;
+        let r = mergers::delete_organisations_on(db, &codes, dry_run, &admin.name, on).await?;
         Ok(report(ctx, r))
     }
 
@@ -335,13 +348,13 @@ impl MergerMutation {
         let admin = auth::require_admin(ctx).await?;
         let db = ctx.data::<DatabaseConnection>()?;
         let update = mergers::MembershipUpdate {
-            ods_code,
-            paediatric_diabetes_unit: setting(pz_code),
-            open_uk_network: setting(open_uk_network_code),
-            london_borough: setting(london_borough_gss_code),
-            parent: setting(parent_ods_code),
-            integrated_care_board: setting(integrated_care_board_ods_code),
-            nhs_england_region: setting(nhs_england_region_code),
+            ods_code: OdsCode::parse(&ods_code)?,
+            paediatric_diabetes_unit: setting(pz_code, PzCode::parse)?,
+            open_uk_network: setting(open_uk_network_code, NetworkCode::parse)?,
+            london_borough: setting(london_borough_gss_code, GssCode::parse)?,
+            parent: setting(parent_ods_code, OdsCode::parse)?,
+            integrated_care_board: setting(integrated_care_board_ods_code, OdsCode::parse)?,
+            nhs_england_region: setting(nhs_england_region_code, RegionCode::parse)?,
             dry_run: dry_run.unwrap_or(false),
             effective_on: effective_on.map(|d| d.0),
         };

@@ -4,11 +4,13 @@
 use async_graphql::{Context, Enum, InputObject, MaybeUndefined, Object, Result, SimpleObject};
 use sea_orm::DatabaseConnection;
 
+use super::mergers::{parse_ods_codes, setting};
 use super::scalars::Date;
 use super::types::MembershipEdge;
 use crate::auth;
 use crate::change_log::ChangeSource;
-use crate::mergers::Setting;
+use crate::codes::{OdsCode, PnCode, PzCode, RegionCode};
+use crate::errors::AppError;
 use crate::reorganisations::{self as reorg, Author};
 
 /// How a record changed.
@@ -214,12 +216,17 @@ pub struct SiteMoveInput {
     pub to_ods_code: String,
 }
 
-fn setting(v: MaybeUndefined<String>) -> Setting {
-    match v {
-        MaybeUndefined::Undefined => Setting::Keep,
-        MaybeUndefined::Null => Setting::Clear,
-        MaybeUndefined::Value(c) => Setting::Set(c),
-    }
+/// Parses an optional code argument.
+fn code<T>(
+    raw: Option<String>,
+    parse: fn(&str) -> Result<T, AppError>,
+) -> Result<Option<T>, AppError> {
+    raw.as_deref().map(parse).transpose()
+}
+
+/// Parses a list of code arguments.
+fn codes<T>(raw: &[String], parse: fn(&str) -> Result<T, AppError>) -> Result<Vec<T>, AppError> {
+    raw.iter().map(|c| parse(c)).collect()
 }
 
 /// The database and the admin making the call, recorded under the `reorganisation` source.
@@ -258,8 +265,8 @@ impl ReorganisationMutation {
     ) -> Result<ReorganisationReport> {
         let (db, author) = caller(ctx).await?;
         let request = reorg::AcquireTrusts {
-            acquiring_ods_code,
-            acquired_ods_codes,
+            acquiring_ods_code: OdsCode::parse(&acquiring_ods_code)?,
+            acquired_ods_codes: parse_ods_codes(&acquired_ods_codes)?,
             effective_on: effective_on.0,
             new_name,
         };
@@ -284,7 +291,7 @@ impl ReorganisationMutation {
     ) -> Result<ReorganisationReport> {
         let (db, author) = caller(ctx).await?;
         let request = reorg::RenameTrust {
-            ods_code,
+            ods_code: OdsCode::parse(&ods_code)?,
             name,
             effective_on: effective_on.0,
         };
@@ -317,12 +324,12 @@ impl ReorganisationMutation {
     ) -> Result<ReorganisationReport> {
         let (db, author) = caller(ctx).await?;
         let request = reorg::MergeUnits {
-            predecessor_pz_codes,
-            successor_pz_code,
+            predecessor_pz_codes: codes(&predecessor_pz_codes, PzCode::parse)?,
+            successor_pz_code: PzCode::parse(&successor_pz_code)?,
             effective_on: effective_on.0,
             name,
-            lead_ods_code,
-            network_pn_code,
+            lead_ods_code: code(lead_ods_code, OdsCode::parse)?,
+            network_pn_code: code(network_pn_code, PnCode::parse)?,
         };
         let r =
             reorg::merge_paediatric_diabetes_units(db, &request, &author, dry_run.unwrap_or(false))
@@ -352,19 +359,21 @@ impl ReorganisationMutation {
     ) -> Result<ReorganisationReport> {
         let (db, author) = caller(ctx).await?;
         let request = reorg::SplitUnit {
-            pz_code,
+            pz_code: PzCode::parse(&pz_code)?,
             successors: successors
                 .into_iter()
-                .map(|s| reorg::UnitSuccessor {
-                    pz_code: s.pz_code,
-                    ods_codes: s.ods_codes,
-                    name: s.name,
-                    lead_ods_code: s.lead_ods_code,
-                    network_pn_code: s.network_pn_code,
+                .map(|s| {
+                    Ok(reorg::UnitSuccessor {
+                        pz_code: PzCode::parse(&s.pz_code)?,
+                        ods_codes: parse_ods_codes(&s.ods_codes)?,
+                        name: s.name,
+                        lead_ods_code: code(s.lead_ods_code, OdsCode::parse)?,
+                        network_pn_code: code(s.network_pn_code, PnCode::parse)?,
+                    })
                 })
-                .collect(),
+                .collect::<Result<_, AppError>>()?,
             effective_on: effective_on.0,
-            unlisted_sites_to,
+            unlisted_sites_to: code(unlisted_sites_to, PzCode::parse)?,
         };
         let r =
             reorg::split_paediatric_diabetes_unit(db, &request, &author, dry_run.unwrap_or(false))
@@ -395,10 +404,10 @@ impl ReorganisationMutation {
     ) -> Result<ReorganisationReport> {
         let (db, author) = caller(ctx).await?;
         let request = reorg::UpdateUnit {
-            pz_code,
-            name: setting(name),
-            lead_ods_code: setting(lead_ods_code),
-            network_pn_code: setting(network_pn_code),
+            pz_code: PzCode::parse(&pz_code)?,
+            name: setting(name, |n| Ok(n.to_owned()))?,
+            lead_ods_code: setting(lead_ods_code, OdsCode::parse)?,
+            network_pn_code: setting(network_pn_code, PnCode::parse)?,
             active,
             effective_on: effective_on.0,
         };
@@ -428,11 +437,11 @@ impl ReorganisationMutation {
     ) -> Result<ReorganisationReport> {
         let (db, author) = caller(ctx).await?;
         let request = reorg::CreateUnit {
-            pz_code,
+            pz_code: PzCode::parse(&pz_code)?,
             name,
-            lead_ods_code,
-            network_pn_code: Some(network_pn_code),
-            ods_codes: ods_codes.unwrap_or_default(),
+            lead_ods_code: code(lead_ods_code, OdsCode::parse)?,
+            network_pn_code: Some(PnCode::parse(&network_pn_code)?),
+            ods_codes: parse_ods_codes(&ods_codes.unwrap_or_default())?,
             effective_on: effective_on.0,
         };
         let r =
@@ -466,29 +475,35 @@ impl ReorganisationMutation {
             new_boards: new_boards
                 .unwrap_or_default()
                 .into_iter()
-                .map(|b| reorg::NewBoard {
-                    ods_code: b.ods_code,
-                    name: b.name,
-                    region_code: b.region_code,
+                .map(|b| {
+                    Ok(reorg::NewBoard {
+                        ods_code: OdsCode::parse(&b.ods_code)?,
+                        name: b.name,
+                        region_code: RegionCode::parse(&b.region_code)?,
+                    })
                 })
-                .collect(),
+                .collect::<Result<_, AppError>>()?,
             successions: successions
                 .unwrap_or_default()
                 .into_iter()
-                .map(|s| reorg::BoardSuccession {
-                    predecessor: s.predecessor,
-                    successor: s.successor,
-                    kind: s.kind.into(),
+                .map(|s| {
+                    Ok(reorg::BoardSuccession {
+                        predecessor: OdsCode::parse(&s.predecessor)?,
+                        successor: OdsCode::parse(&s.successor)?,
+                        kind: s.kind.into(),
+                    })
                 })
-                .collect(),
+                .collect::<Result<_, AppError>>()?,
             site_moves: site_moves
                 .unwrap_or_default()
                 .into_iter()
-                .map(|m| reorg::SiteMove {
-                    ods_code: m.ods_code,
-                    to_ods_code: m.to_ods_code,
+                .map(|m| {
+                    Ok(reorg::SiteMove {
+                        ods_code: OdsCode::parse(&m.ods_code)?,
+                        to_ods_code: OdsCode::parse(&m.to_ods_code)?,
+                    })
                 })
-                .collect(),
+                .collect::<Result<_, AppError>>()?,
         };
         let r = reorg::reorganise_integrated_care_boards(
             db,

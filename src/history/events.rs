@@ -1,9 +1,11 @@
 //! The history file format (`data/history/events.json`, documented in `docs/history.md`): a
 //! JSON array of dated events applied in file order. Fields the service does not act on
 //! (`source`, `notes`, `confidence`, the `sites` lists kept for readers) are accepted and kept
-//! out of the way.
+//! out of the way. Codes are checked as the file is read.
 use chrono::NaiveDate;
 use serde::Deserialize;
+
+use crate::codes::{OdsCode, PnCode, PzCode, RegionCode};
 
 /// One dated change, as written in a history file.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -36,8 +38,8 @@ pub enum Change {
 /// `acquiring` takes over every current site of `acquired`, which close.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 pub struct TrustAcquisition {
-    pub acquiring: String,
-    pub acquired: Vec<String>,
+    pub acquiring: OdsCode,
+    pub acquired: Vec<OdsCode>,
     /// The acquiring trust's name from the date; `null` keeps it.
     #[serde(default)]
     pub acquiring_name_after: Option<String>,
@@ -45,7 +47,7 @@ pub struct TrustAcquisition {
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 pub struct TrustRename {
-    pub trust: String,
+    pub trust: OdsCode,
     pub name_after: String,
 }
 
@@ -62,15 +64,15 @@ pub struct IcbReorganisation {
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 pub struct NewIcb {
-    pub ods_code: String,
+    pub ods_code: OdsCode,
     pub name: String,
-    pub region_code: String,
+    pub region_code: RegionCode,
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 pub struct IcbSuccession {
-    pub predecessor: String,
-    pub successor: String,
+    pub predecessor: OdsCode,
+    pub successor: OdsCode,
     /// `merger`, `split` or `acquisition`.
     #[serde(rename = "type")]
     pub kind: String,
@@ -78,47 +80,47 @@ pub struct IcbSuccession {
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 pub struct IcbSiteMove {
-    pub ods_code: String,
+    pub ods_code: OdsCode,
     #[serde(default)]
     pub from_icb: Option<String>,
-    pub to_icb: String,
+    pub to_icb: OdsCode,
 }
 
 /// `predecessors` close; their current sites move to `successor` (new or one of them).
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 pub struct PduMerger {
-    pub predecessors: Vec<String>,
-    pub successor: String,
+    pub predecessors: Vec<PzCode>,
+    pub successor: PzCode,
     #[serde(default)]
     pub successor_name: Option<String>,
     #[serde(default)]
-    pub successor_lead_site: Option<String>,
+    pub successor_lead_site: Option<OdsCode>,
     #[serde(default)]
-    pub successor_network_code: Option<String>,
+    pub successor_network_code: Option<PnCode>,
 }
 
 /// `predecessor` closes; each successor gets its listed sites.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 pub struct PduSplit {
-    pub predecessor: String,
+    pub predecessor: PzCode,
     pub successors: Vec<PduSplitSuccessor>,
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 pub struct PduSplitSuccessor {
-    pub pz_code: String,
+    pub pz_code: PzCode,
     #[serde(default)]
     pub name: Option<String>,
     #[serde(default)]
-    pub network_code: Option<String>,
+    pub network_code: Option<PnCode>,
     #[serde(default)]
-    pub lead_site: Option<String>,
+    pub lead_site: Option<OdsCode>,
     /// Sites the data holds.
     #[serde(default)]
-    pub sites: Vec<String>,
+    pub sites: Vec<OdsCode>,
     /// Sites the file knows the data does not hold (applied without them, with a warning).
     #[serde(default)]
-    pub sites_not_in_seed: Vec<String>,
+    pub sites_not_in_seed: Vec<OdsCode>,
 }
 
 /// The events without a kind of their own.
@@ -132,9 +134,9 @@ pub enum Other {
 /// A unit's lead site (and name) changes; listed sites join or leave it.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 pub struct PduLeadSiteChange {
-    pub pz_code: String,
+    pub pz_code: PzCode,
     #[serde(default)]
-    pub lead_site_after: Option<String>,
+    pub lead_site_after: Option<OdsCode>,
     #[serde(default)]
     pub name_after: Option<String>,
     #[serde(default)]
@@ -144,26 +146,26 @@ pub struct PduLeadSiteChange {
 /// A unit with no predecessor.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 pub struct PduCreated {
-    pub pz_code: String,
+    pub pz_code: PzCode,
     #[serde(default)]
     pub name: Option<String>,
     #[serde(default)]
-    pub network_code: Option<String>,
+    pub network_code: Option<PnCode>,
     #[serde(default)]
-    pub lead_site: Option<String>,
+    pub lead_site: Option<OdsCode>,
     #[serde(default)]
-    pub sites: Vec<String>,
+    pub sites: Vec<OdsCode>,
     #[serde(default)]
-    pub sites_not_in_seed: Vec<String>,
+    pub sites_not_in_seed: Vec<OdsCode>,
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 pub struct PduSiteMove {
-    pub ods_code: String,
+    pub ods_code: OdsCode,
     #[serde(default)]
     pub from_pdu: Option<String>,
     #[serde(default)]
-    pub to_pdu: Option<String>,
+    pub to_pdu: Option<PzCode>,
 }
 
 impl Event {
@@ -189,16 +191,16 @@ impl Event {
     /// The code the event is about (for a reorganisation, the boards it creates).
     fn subject(&self) -> String {
         match &self.change {
-            Change::TrustAcquisition(a) => a.acquiring.clone(),
-            Change::TrustRename(r) => r.trust.clone(),
+            Change::TrustAcquisition(a) => a.acquiring.to_string(),
+            Change::TrustRename(r) => r.trust.to_string(),
             Change::IcbReorganisation(r) => {
                 let codes: Vec<&str> = r.new_icbs.iter().map(|b| b.ods_code.as_str()).collect();
                 codes.join("+")
             }
-            Change::PduMerger(m) => m.successor.clone(),
-            Change::PduSplit(s) => s.predecessor.clone(),
-            Change::Other(Other::PduLeadSiteChange(c)) => c.pz_code.clone(),
-            Change::Other(Other::PduCreated(c)) => c.pz_code.clone(),
+            Change::PduMerger(m) => m.successor.to_string(),
+            Change::PduSplit(s) => s.predecessor.to_string(),
+            Change::Other(Other::PduLeadSiteChange(c)) => c.pz_code.to_string(),
+            Change::Other(Other::PduCreated(c)) => c.pz_code.to_string(),
         }
     }
 }

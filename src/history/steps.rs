@@ -8,6 +8,7 @@ use super::events::{
 };
 use super::SOURCE;
 use crate::change_log::RecordKind;
+use crate::codes::PzCode;
 use crate::errors::{AppError, AppResult};
 use crate::memberships::{self, Edge};
 use crate::mergers::Setting;
@@ -220,20 +221,22 @@ async fn lead_site_change<C: ConnectionTrait>(
 ) -> AppResult<ReorganisationReport> {
     let mut report = ReorganisationReport::default();
     for m in &c.site_moves {
-        report.extend(site_unit_move(db, &m.ods_code, m.to_pdu.as_deref(), on, author).await?);
+        let to = m.to_pdu.as_ref().map(PzCode::as_str);
+        report.extend(site_unit_move(db, m.ods_code.as_str(), to, on, author).await?);
     }
     let request = re::UpdateUnit {
         pz_code: c.pz_code.clone(),
         name: setting(&c.name_after),
         lead_ods_code: setting(&c.lead_site_after),
+        network_pn_code: Setting::Keep,
+        active: None,
         effective_on: on,
-        ..Default::default()
     };
     report.extend(re::apply_update_paediatric_diabetes_unit(db, &request, author).await?);
     Ok(report)
 }
 
-fn setting(value: &Option<String>) -> Setting {
+fn setting<T: Clone>(value: &Option<T>) -> Setting<T> {
     value.clone().map(Setting::Set).unwrap_or(Setting::Keep)
 }
 

@@ -6,7 +6,7 @@ use chrono::{NaiveDate, Utc};
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
 
 use crate::change_log::Change;
-use crate::codes;
+use crate::codes::OdsCode;
 use crate::entities::organisation;
 use crate::errors::{AppError, AppResult};
 use crate::memberships::{self, Edge, Moment};
@@ -20,8 +20,8 @@ pub(super) fn today() -> NaiveDate {
     Utc::now().date_naive()
 }
 
-/// Checks and upper-cases the codes of a call; repeated codes are handled once.
-pub(super) fn normalise_codes(raw: &[String]) -> AppResult<(Vec<String>, Vec<String>)> {
+/// The distinct codes of a call, in order; repeated codes are handled once.
+pub(super) fn distinct_codes(raw: &[OdsCode]) -> AppResult<(Vec<String>, Vec<String>)> {
     if raw.is_empty() {
         return Err(AppError::BadUserInput(
             "Give at least one ODS code in `odsCodes`.".into(),
@@ -36,7 +36,7 @@ pub(super) fn normalise_codes(raw: &[String]) -> AppResult<(Vec<String>, Vec<Str
     let mut codes = Vec::new();
     let mut warnings = Vec::new();
     for r in raw {
-        let code = codes::ods_code(r)?;
+        let code = r.to_string();
         if codes.contains(&code) {
             warnings.push(format!("{code} is listed more than once; handled once"));
         } else {

@@ -11,7 +11,6 @@ use sea_orm::{
 use crate::change_log::{self, Change, ChangeContext};
 // Short aliases keep each change-log call below on one line.
 use crate::change_log::{ChangeAction as Action, ChangeSource as Source};
-use crate::codes;
 use crate::entities::organisation;
 use crate::errors::{AppError, AppResult};
 use crate::memberships::{self, Edge};
@@ -23,8 +22,8 @@ use crate::reference_data::ReferenceData;
 use crate::writes;
 
 use super::common::{
-    apply_placement, current_memberships, edge_label, find_site, finish, missing_warnings,
-    normalise_codes, resolve_parent, snapshot, today, Parent,
+    apply_placement, current_memberships, distinct_codes, edge_label, find_site, finish,
+    missing_warnings, resolve_parent, snapshot, today, Parent,
 };
 use super::{
     Coordinates, CreateRequest, MergerReport, MergerResult, MergerStatus, SiteMembership,
@@ -38,7 +37,7 @@ fn check_coordinates(
 ) -> AppResult<HashMap<String, (f64, f64)>> {
     let mut out = HashMap::new();
     for c in given {
-        let code = codes::ods_code(&c.ods_code)?;
+        let code = c.ods_code.to_string();
         if !codes.contains(&code) {
             return Err(AppError::BadUserInput(format!(
                 "Coordinates are given for {code}, which is not in `odsCodes`."
@@ -90,7 +89,7 @@ pub async fn create_organisations(
     request: &CreateRequest,
     actor: &str,
 ) -> AppResult<MergerReport> {
-    let (codes, warnings) = normalise_codes(&request.ods_codes)?;
+    let (codes, warnings) = distinct_codes(&request.ods_codes)?;
     let coordinates = check_coordinates(&request.coordinates, &codes)?;
     let reference = ReferenceData::bundled()?;
 

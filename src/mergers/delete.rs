@@ -8,13 +8,14 @@ use sea_orm::{ActiveModelTrait, ConnectionTrait, DatabaseConnection, DbErr, Into
 use crate::change_log::{self, Change, ChangeContext};
 // Short aliases keep each change-log call below on one line.
 use crate::change_log::{ChangeAction as Action, ChangeSource as Source};
+use crate::codes::OdsCode;
 use crate::entities::organisation;
 use crate::errors::AppResult;
 use crate::memberships;
 use crate::writes;
 
 use super::common::{
-    apply_placement, current_memberships, emptied_warnings, find_site, finish, normalise_codes,
+    apply_placement, current_memberships, distinct_codes, emptied_warnings, find_site, finish,
     snapshot, today,
 };
 use super::{MergerReport, MergerResult, MergerStatus, ORGANISATION_EDGES};
@@ -22,7 +23,7 @@ use super::{MergerReport, MergerResult, MergerStatus, ORGANISATION_EDGES};
 /// Deletes sites (soft) today: see `delete_organisations_on`.
 pub async fn delete_organisations(
     db: &DatabaseConnection,
-    ods_codes: &[String],
+    ods_codes: &[OdsCode],
     dry_run: bool,
     actor: &str,
 ) -> AppResult<MergerReport> {
@@ -33,12 +34,12 @@ pub async fn delete_organisations(
 /// and sets `deleted_at`; the site exists until that day.
 pub async fn delete_organisations_on(
     db: &DatabaseConnection,
-    ods_codes: &[String],
+    ods_codes: &[OdsCode],
     dry_run: bool,
     actor: &str,
     effective_on: Option<NaiveDate>,
 ) -> AppResult<MergerReport> {
-    let (codes, warnings) = normalise_codes(ods_codes)?;
+    let (codes, warnings) = distinct_codes(ods_codes)?;
     let ctx = ChangeContext::new(actor, Source::Merger, effective_on.unwrap_or_else(today));
     let txn = writes::begin(db).await?;
     let outcome = apply_delete(&*txn, &codes, &ctx).await;

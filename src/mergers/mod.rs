@@ -17,6 +17,7 @@
 
 use chrono::NaiveDate;
 
+use crate::codes::{GssCode, NetworkCode, OdsCode, PzCode, RegionCode};
 use crate::entities::organisation;
 use crate::memberships::Edge;
 
@@ -206,7 +207,7 @@ impl std::fmt::Display for MergerReport {
 /// Latitude and longitude given for a code being created (ORD has none).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Coordinates {
-    pub ods_code: String,
+    pub ods_code: OdsCode,
     pub latitude: f64,
     pub longitude: f64,
 }
@@ -214,7 +215,7 @@ pub struct Coordinates {
 /// A `createOrganisations` call.
 #[derive(Clone, Debug, Default)]
 pub struct CreateRequest {
-    pub ods_codes: Vec<String>,
+    pub ods_codes: Vec<OdsCode>,
     pub dry_run: bool,
     pub allow_unlinked: bool,
     pub coordinates: Vec<Coordinates>,
@@ -226,19 +227,36 @@ pub struct CreateRequest {
 pub use crate::placement::Setting;
 
 /// An `updateOrganisationMemberships` call.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct MembershipUpdate {
-    pub ods_code: String,
-    pub paediatric_diabetes_unit: Setting,
-    pub open_uk_network: Setting,
-    pub london_borough: Setting,
+    pub ods_code: OdsCode,
+    pub paediatric_diabetes_unit: Setting<PzCode>,
+    pub open_uk_network: Setting<NetworkCode>,
+    pub london_borough: Setting<GssCode>,
     /// A trust or Local Health Board ODS code.
-    pub parent: Setting,
-    pub integrated_care_board: Setting,
-    pub nhs_england_region: Setting,
+    pub parent: Setting<OdsCode>,
+    pub integrated_care_board: Setting<OdsCode>,
+    pub nhs_england_region: Setting<RegionCode>,
     pub dry_run: bool,
     /// The day the changes take effect (default today).
     pub effective_on: Option<NaiveDate>,
+}
+
+impl MembershipUpdate {
+    /// An update of `ods_code` that keeps every membership, applied today, for real.
+    pub fn new(ods_code: OdsCode) -> Self {
+        Self {
+            ods_code,
+            paediatric_diabetes_unit: Setting::Keep,
+            open_uk_network: Setting::Keep,
+            london_borough: Setting::Keep,
+            parent: Setting::Keep,
+            integrated_care_board: Setting::Keep,
+            nhs_england_region: Setting::Keep,
+            dry_run: false,
+            effective_on: None,
+        }
+    }
 }
 
 mod common;

@@ -7,7 +7,6 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
 use crate::change_log::{self, ChangeContext};
 // Short aliases keep each change-log call below on one line.
 use crate::change_log::ChangeSource as Source;
-use crate::codes;
 use crate::entities::organisation;
 use crate::errors::{AppError, AppResult};
 use crate::memberships::{self, Edge};
@@ -25,41 +24,16 @@ use super::{
     ORGANISATION_EDGES,
 };
 
-/// Checks the codes of an update call before anything is read.
-fn check_update(u: &MembershipUpdate) -> AppResult<MembershipUpdate> {
-    fn check(s: &Setting, f: fn(&str) -> AppResult<String>) -> AppResult<Setting> {
-        Ok(match s {
-            Setting::Set(c) => Setting::Set(f(c)?),
-            other => other.clone(),
-        })
-    }
-    let checked = MembershipUpdate {
-        ods_code: codes::ods_code(&u.ods_code)?,
-        paediatric_diabetes_unit: check(&u.paediatric_diabetes_unit, codes::pz_code)?,
-        open_uk_network: check(&u.open_uk_network, codes::network_code)?,
-        london_borough: check(&u.london_borough, codes::gss_code)?,
-        parent: check(&u.parent, codes::ods_code)?,
-        integrated_care_board: check(&u.integrated_care_board, codes::ods_code)?,
-        nhs_england_region: check(&u.nhs_england_region, codes::region_code)?,
-        dry_run: u.dry_run,
-        effective_on: u.effective_on,
-    };
-    let all_kept = [
-        &checked.paediatric_diabetes_unit,
-        &checked.open_uk_network,
-        &checked.london_borough,
-        &checked.parent,
-        &checked.integrated_care_board,
-        &checked.nhs_england_region,
-    ]
-    .iter()
-    .all(|s| **s == Setting::Keep);
+/// Refuses an update call that changes nothing, before anything is read.
+fn check_update(u: &MembershipUpdate) -> AppResult<()> {
+    let all_kept =
+        plain_settings(u).iter().all(|(_, s)| *s == Setting::Keep) && u.parent == Setting::Keep;
     if all_kept {
         return Err(AppError::BadUserInput(
             "Nothing to change: give at least one membership to set or clear.".into(),
         ));
     }
-    Ok(checked)
+    Ok(())
 }
 
 /// Sets or clears a site's memberships by hand.
@@ -68,12 +42,12 @@ pub async fn update_memberships(
     update: &MembershipUpdate,
     actor: &str,
 ) -> AppResult<MergerReport> {
-    let update = check_update(update)?;
+    check_update(update)?;
     let reference = ReferenceData::bundled()?;
     let on = update.effective_on.unwrap_or_else(today);
     let ctx = ChangeContext::new(actor, Source::Merger, on);
     let txn = writes::begin(db).await?;
-    let outcome = apply_update(&*txn, &update, &reference, &ctx).await;
+    let outcome = apply_update(&*txn, update, &reference, &ctx).await;
     let result = finish(txn, outcome, update.dry_run).await?;
     Ok(MergerReport {
         dry_run: update.dry_run,
@@ -90,7 +64,7 @@ async fn apply_update<C: ConnectionTrait>(
     reference: &ReferenceData,
     ctx: &ChangeContext,
 ) -> AppResult<MergerResult> {
-    let code = &u.ods_code;
+    let code = u.ods_code.as_str();
     let site = match find_site(db, code).await? {
         Some(s) if s.deleted_at.is_none() => s,
         _ => {
@@ -106,7 +80,7 @@ async fn apply_update<C: ConnectionTrait>(
     let mut unknown = unknown_targets(db, &settings).await?;
     let new_parent = match &u.parent {
         Setting::Set(c) => {
-            let p = resolve_parent(db, c).await?;
+            let p = resolve_parent(db, c.as_str()).await?;
             if p.is_none() {
                 unknown.push(format!("{c} is not a trust or Local Health Board we hold"));
             }
@@ -152,17 +126,17 @@ fn plain_settings(u: &MembershipUpdate) -> Vec<(Edge, Setting)> {
     vec![
         (
             Edge::OrganisationPaediatricDiabetesUnit,
-            u.paediatric_diabetes_unit.clone(),
+            u.paediatric_diabetes_unit.to_text(),
         ),
-        (Edge::OrganisationOpenUkNetwork, u.open_uk_network.clone()),
-        (Edge::OrganisationLondonBorough, u.london_borough.clone()),
+        (Edge::OrganisationOpenUkNetwork, u.open_uk_network.to_text()),
+        (Edge::OrganisationLondonBorough, u.london_borough.to_text()),
         (
             Edge::OrganisationIntegratedCareBoard,
-            u.integrated_care_board.clone(),
+            u.integrated_care_board.to_text(),
         ),
         (
             Edge::OrganisationNhsEnglandRegion,
-            u.nhs_england_region.clone(),
+            u.nhs_england_region.to_text(),
         ),
     ]
 }

@@ -9,7 +9,7 @@ use super::{
     begin, checked_name, close_record, current_site, finish, move_edge, opened, record_succession,
     require_exists_on, require_id, Author, ReorganisationReport, SuccessionKind, Work,
 };
-use crate::codes;
+use crate::codes::{OdsCode, RegionCode};
 use crate::entities::integrated_care_board as board;
 use crate::errors::{AppError, AppResult};
 use crate::memberships::NHS_ENGLAND_REGIONS as REGIONS;
@@ -20,31 +20,31 @@ const SITE_REGION: Edge = Edge::OrganisationNhsEnglandRegion;
 const BOARD_REGION: Edge = Edge::IntegratedCareBoardRegion;
 
 /// A board created by a reorganisation.
-#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[derive(Clone, Debug, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct NewBoard {
-    pub ods_code: String,
+    pub ods_code: OdsCode,
     pub name: String,
     /// The NHS England region it belongs to from the date.
-    pub region_code: String,
+    pub region_code: RegionCode,
 }
 
 /// One succession between boards.
 #[derive(Clone, Debug, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BoardSuccession {
-    pub predecessor: String,
-    pub successor: String,
+    pub predecessor: OdsCode,
+    pub successor: OdsCode,
     pub kind: SuccessionKind,
 }
 
 /// One site whose ICB changes.
-#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[derive(Clone, Debug, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SiteMove {
-    pub ods_code: String,
+    pub ods_code: OdsCode,
     /// ODS code of the site's ICB from the date.
-    pub to_ods_code: String,
+    pub to_ods_code: OdsCode,
 }
 
 /// A `reorganiseIntegratedCareBoards` call.
@@ -62,9 +62,9 @@ async fn open_board<C: ConnectionTrait>(
     new: &NewBoard,
     work: &mut Work,
 ) -> AppResult<String> {
-    let code = codes::ods_code(&new.ods_code)?;
+    let code = new.ods_code.to_string();
     let name = checked_name(&new.name, "board name")?;
-    let region_code = codes::region_code(&new.region_code)?;
+    let region_code = new.region_code.to_string();
     let region = require_id(db, REGIONS, &region_code, "NHS England region").await?;
     if memberships::id_of(db, BOARDS, &code).await?.is_some() {
         return Err(AppError::Conflict(format!(
@@ -94,10 +94,10 @@ async fn open_board<C: ConnectionTrait>(
 /// A board's id when it exists on the date.
 async fn existing_board<C: ConnectionTrait>(
     db: &C,
-    raw: &str,
+    code: &OdsCode,
     on: NaiveDate,
 ) -> AppResult<(i32, String)> {
-    let code = codes::ods_code(raw)?;
+    let code = code.to_string();
     let id = require_id(db, BOARDS, &code, "Integrated Care Board").await?;
     require_exists_on(db, BOARDS, &code, "Integrated Care Board", on).await?;
     Ok((id, code))
@@ -130,7 +130,7 @@ async fn move_site<C: ConnectionTrait>(
     mv: &SiteMove,
     work: &mut Work,
 ) -> AppResult<Option<i32>> {
-    let code = codes::ods_code(&mv.ods_code)?;
+    let code = mv.ods_code.to_string();
     let (to, to_code) = existing_board(db, &mv.to_ods_code, work.on).await?;
     let Some(site) = current_site(db, &code).await? else {
         work.warn(format!("{code} is not a site we hold; skipped"));
@@ -206,8 +206,8 @@ pub async fn apply_reorganise_integrated_care_boards<C: ConnectionTrait>(
     let mut seen = BTreeSet::new();
     let mut candidates = predecessors.clone();
     for mv in &request.site_moves {
-        let code = codes::ods_code(&mv.ods_code)?;
-        if !seen.insert(code.clone()) {
+        let code = mv.ods_code.as_str();
+        if !seen.insert(code) {
             return Err(AppError::BadUserInput(format!(
                 "{code} is listed in `siteMoves` twice."
             )));

@@ -104,10 +104,9 @@ impl Work {
 
 /// Upper-cases a list of codes with `check`, refusing an empty list; repeats are handled once
 /// with a warning.
-pub(crate) fn distinct_codes(
-    raw: &[String],
+pub(crate) fn distinct_codes<T: AsRef<str>>(
+    raw: &[T],
     what: &str,
-    check: fn(&str) -> AppResult<String>,
     work: &mut Work,
 ) -> AppResult<Vec<String>> {
     if raw.is_empty() {
@@ -115,7 +114,7 @@ pub(crate) fn distinct_codes(
     }
     let mut out: Vec<String> = Vec::new();
     for r in raw {
-        let code = check(r)?;
+        let code = r.as_ref().to_owned();
         if out.contains(&code) {
             work.warn(format!("{code} is listed more than once; handled once"));
         } else {

@@ -13,7 +13,7 @@ use super::{
     move_edge, opened, record_succession, require_exists_on, require_id, text, updated, Author,
     ReorganisationReport, SuccessionKind, Work,
 };
-use crate::codes;
+use crate::codes::{OdsCode, PnCode, PzCode};
 use crate::entities::paediatric_diabetes_unit as unit;
 use crate::errors::{AppError, AppResult};
 use crate::memberships::{self, Edge, Moment, PAEDIATRIC_DIABETES_NETWORKS as NETWORKS};
@@ -25,74 +25,76 @@ const UNIT_NETWORK: Edge = Edge::PaediatricDiabetesUnitNetwork;
 
 /// A `mergePaediatricDiabetesUnits` call: the predecessors' current sites move to the
 /// successor (new, or one of the predecessors) and the other predecessors close.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct MergeUnits {
-    pub predecessor_pz_codes: Vec<String>,
-    pub successor_pz_code: String,
+    pub predecessor_pz_codes: Vec<PzCode>,
+    pub successor_pz_code: PzCode,
     pub effective_on: NaiveDate,
     /// The successor's name (for a new unit; for an existing one, its name from the date).
     pub name: Option<String>,
-    pub lead_ods_code: Option<String>,
+    pub lead_ods_code: Option<OdsCode>,
     /// The successor's diabetes network (required for a new unit).
-    pub network_pn_code: Option<String>,
+    pub network_pn_code: Option<PnCode>,
 }
 
 /// One successor of a split.
-#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[derive(Clone, Debug, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UnitSuccessor {
-    pub pz_code: String,
+    pub pz_code: PzCode,
     /// The predecessor's sites this successor takes.
-    pub ods_codes: Vec<String>,
+    pub ods_codes: Vec<OdsCode>,
     pub name: Option<String>,
-    pub lead_ods_code: Option<String>,
-    pub network_pn_code: Option<String>,
+    pub lead_ods_code: Option<OdsCode>,
+    pub network_pn_code: Option<PnCode>,
 }
 
 /// A `splitPaediatricDiabetesUnit` call.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct SplitUnit {
-    pub pz_code: String,
+    pub pz_code: PzCode,
     pub successors: Vec<UnitSuccessor>,
     pub effective_on: NaiveDate,
     /// PZ code of one of the successors that takes every site of the predecessor not listed;
     /// without it, a split that leaves a site unlisted is refused (no site is orphaned).
-    pub unlisted_sites_to: Option<String>,
+    pub unlisted_sites_to: Option<PzCode>,
 }
 
 /// An `updatePaediatricDiabetesUnit` call: each setting is dated `effective_on`.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct UpdateUnit {
-    pub pz_code: String,
+    pub pz_code: PzCode,
     pub name: Setting,
-    pub lead_ods_code: Setting,
-    pub network_pn_code: Setting,
+    pub lead_ods_code: Setting<OdsCode>,
+    pub network_pn_code: Setting<PnCode>,
     pub active: Option<bool>,
     pub effective_on: NaiveDate,
 }
 
 /// A `createPaediatricDiabetesUnit` call.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct CreateUnit {
-    pub pz_code: String,
+    pub pz_code: PzCode,
     pub name: Option<String>,
-    pub lead_ods_code: Option<String>,
-    pub network_pn_code: Option<String>,
+    pub lead_ods_code: Option<OdsCode>,
+    pub network_pn_code: Option<PnCode>,
     /// Sites that join the unit from `effective_on` (leaving their current unit).
-    pub ods_codes: Vec<String>,
+    pub ods_codes: Vec<OdsCode>,
     pub effective_on: NaiveDate,
 }
 
 /// What a new or changed unit should be: its name, lead site and network as given.
 struct UnitFields {
     name: Setting,
-    lead: Setting,
-    network: Setting,
+    lead: Setting<OdsCode>,
+    network: Setting<PnCode>,
 }
 
 impl UnitFields {
-    fn given(name: &Option<String>, lead: &Option<String>, network: &Option<String>) -> Self {
-        let set = |v: &Option<String>| v.clone().map_or(Setting::Keep, Setting::Set);
+    fn given(name: &Option<String>, lead: &Option<OdsCode>, network: &Option<PnCode>) -> Self {
+        fn set<T: Clone>(v: &Option<T>) -> Setting<T> {
+            v.clone().map_or(Setting::Keep, Setting::Set)
+        }
         Self {
             name: set(name),
             lead: set(lead),
@@ -112,12 +114,11 @@ async fn existing_unit<C: ConnectionTrait>(db: &C, pz: &str, on: NaiveDate) -> A
 /// we may not hold) or `NOT_FOUND` (`strict`, for single-unit calls).
 async fn lead_site<C: ConnectionTrait>(
     db: &C,
-    raw: &str,
+    code: &OdsCode,
     strict: bool,
     work: &mut Work,
 ) -> AppResult<Option<i32>> {
-    let code = codes::ods_code(raw)?;
-    match current_site(db, &code).await? {
+    match current_site(db, code.as_str()).await? {
         Some(site) => Ok(Some(site.id)),
         None if strict => Err(AppError::NotFound(format!(
             "We hold no current site {code}."
@@ -132,8 +133,8 @@ async fn lead_site<C: ConnectionTrait>(
 }
 
 /// The network's id and code (`NOT_FOUND` naming an unknown code).
-async fn network<C: ConnectionTrait>(db: &C, raw: &str) -> AppResult<(i32, String)> {
-    let code = codes::pn_code(raw)?;
+async fn network<C: ConnectionTrait>(db: &C, code: &PnCode) -> AppResult<(i32, String)> {
+    let code = code.to_string();
     let id = require_id(db, NETWORKS, &code, "paediatric diabetes network").await?;
     Ok((id, code))
 }
@@ -284,13 +285,13 @@ async fn sites_of<C: ConnectionTrait>(
 async fn take_sites<C: ConnectionTrait>(
     db: &C,
     target: (i32, &str),
-    codes_given: &[String],
+    codes_given: &[OdsCode],
     work: &mut Work,
 ) -> AppResult<()> {
-    for raw in codes_given {
-        let code = codes::ods_code(raw)?;
-        match current_site(db, &code).await? {
-            Some(site) => move_edge(db, SITE_UNIT, (site.id, &code), Some(target), work).await?,
+    for code in codes_given {
+        let code = code.as_str();
+        match current_site(db, code).await? {
+            Some(site) => move_edge(db, SITE_UNIT, (site.id, code), Some(target), work).await?,
             None => work.warn(format!("{code} is not a site we hold; skipped")),
         }
     }
@@ -320,10 +321,9 @@ pub async fn apply_merge_paediatric_diabetes_units<C: ConnectionTrait>(
     let preds = distinct_codes(
         &request.predecessor_pz_codes,
         "predecessor PZ code",
-        codes::pz_code,
         &mut work,
     )?;
-    let successor = codes::pz_code(&request.successor_pz_code)?;
+    let successor = request.successor_pz_code.to_string();
     let mut pred_ids = Vec::new();
     for pz in &preds {
         pred_ids.push((existing_unit(db, pz, on).await?, pz.clone()));
@@ -397,9 +397,9 @@ async fn split_plan<C: ConnectionTrait>(
     let current = sites_of(db, pred.0, work.on).await?;
     let mut plan = SplitPlan::new();
     for s in &request.successors {
-        let pz = codes::pz_code(&s.pz_code)?;
-        for raw in &s.ods_codes {
-            let code = codes::ods_code(raw)?;
+        let pz = s.pz_code.to_string();
+        for code in &s.ods_codes {
+            let code = code.to_string();
             let Some((id, _)) = current.iter().find(|(_, c)| *c == code) else {
                 if current_site(db, &code).await?.is_some() {
                     return Err(AppError::BadUserInput(format!(
@@ -419,7 +419,7 @@ async fn split_plan<C: ConnectionTrait>(
     }
     place_unlisted(
         &current,
-        request.unlisted_sites_to.as_deref(),
+        request.unlisted_sites_to.as_ref(),
         pred.1,
         &mut plan,
     )?;
@@ -430,7 +430,7 @@ async fn split_plan<C: ConnectionTrait>(
 /// refuses naming them, so that no site is silently orphaned.
 fn place_unlisted(
     current: &[(i32, String)],
-    unlisted_to: Option<&str>,
+    unlisted_to: Option<&PzCode>,
     pred: &str,
     plan: &mut SplitPlan,
 ) -> AppResult<()> {
@@ -439,10 +439,9 @@ fn place_unlisted(
         .filter(|(_, c)| !plan.contains_key(c))
         .collect();
     match unlisted_to {
-        Some(raw) => {
-            let to = codes::pz_code(raw)?;
+        Some(to) => {
             for (id, code) in unlisted {
-                plan.insert(code.clone(), (*id, to.clone()));
+                plan.insert(code.clone(), (*id, to.to_string()));
             }
             Ok(())
         }
@@ -468,7 +467,7 @@ async fn open_successors<C: ConnectionTrait>(
 ) -> AppResult<BTreeMap<String, i32>> {
     let mut targets: BTreeMap<String, i32> = BTreeMap::new();
     for s in successors {
-        let code = codes::pz_code(&s.pz_code)?;
+        let code = s.pz_code.to_string();
         if code == pz || targets.contains_key(&code) {
             return Err(AppError::BadUserInput(format!(
                 "Each successor needs its own PZ code, other than {pz} ({code} repeats)."
@@ -495,7 +494,7 @@ pub async fn apply_split_paediatric_diabetes_unit<C: ConnectionTrait>(
     author: &Author,
 ) -> AppResult<ReorganisationReport> {
     let mut work = Work::new(author, request.effective_on);
-    let pz = codes::pz_code(&request.pz_code)?;
+    let pz = request.pz_code.to_string();
     let pred = existing_unit(db, &pz, work.on).await?;
     if request.successors.is_empty() {
         return Err(AppError::BadUserInput(
@@ -504,8 +503,7 @@ pub async fn apply_split_paediatric_diabetes_unit<C: ConnectionTrait>(
     }
     let targets = open_successors(db, &request.successors, &pz, &mut work).await?;
     if let Some(rest) = &request.unlisted_sites_to {
-        let rest = codes::pz_code(rest)?;
-        if !targets.contains_key(&rest) {
+        if !targets.contains_key(rest.as_str()) {
             return Err(AppError::BadUserInput(format!(
                 "`unlistedSitesTo` {rest} is not one of the successors."
             )));
@@ -542,15 +540,15 @@ pub async fn apply_update_paediatric_diabetes_unit<C: ConnectionTrait>(
     author: &Author,
 ) -> AppResult<ReorganisationReport> {
     let mut work = Work::new(author, request.effective_on);
-    let pz = codes::pz_code(&request.pz_code)?;
+    let pz = request.pz_code.to_string();
     let fields = UnitFields {
         name: request.name.clone(),
         lead: request.lead_ods_code.clone(),
         network: request.network_pn_code.clone(),
     };
-    let nothing = [&fields.name, &fields.lead, &fields.network]
-        .iter()
-        .all(|s| **s == Setting::Keep);
+    let nothing = fields.name == Setting::Keep
+        && fields.lead == Setting::Keep
+        && fields.network == Setting::Keep;
     if nothing && request.active.is_none() {
         return Err(AppError::BadUserInput(
             "Nothing to change: give a name, lead site, network or active.".into(),
@@ -584,7 +582,7 @@ pub async fn apply_create_paediatric_diabetes_unit<C: ConnectionTrait>(
     author: &Author,
 ) -> AppResult<ReorganisationReport> {
     let mut work = Work::new(author, request.effective_on);
-    let pz = codes::pz_code(&request.pz_code)?;
+    let pz = request.pz_code.to_string();
     let fields = UnitFields::given(
         &request.name,
         &request.lead_ods_code,

@@ -11,27 +11,27 @@ use super::{
     opened, record_succession, require_exists_on, require_id, text, updated, Author,
     ReorganisationReport, SuccessionKind, Work,
 };
-use crate::codes;
+use crate::codes::OdsCode;
 use crate::entities::trust;
 use crate::errors::{AppError, AppResult};
 use crate::memberships::{self, Edge, Moment, TRUSTS};
 
 /// An `acquireTrusts` call: the acquired trusts' current sites move to the acquiring trust and
 /// the acquired trusts close, from `effective_on`.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct AcquireTrusts {
     /// ODS code of the acquiring trust (created when we do not hold it and `new_name` is given).
-    pub acquiring_ods_code: String,
-    pub acquired_ods_codes: Vec<String>,
+    pub acquiring_ods_code: OdsCode,
+    pub acquired_ods_codes: Vec<OdsCode>,
     pub effective_on: NaiveDate,
     /// The acquiring trust's name from `effective_on`, when it changes.
     pub new_name: Option<String>,
 }
 
 /// A `renameTrust` call.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct RenameTrust {
-    pub ods_code: String,
+    pub ods_code: OdsCode,
     pub name: String,
     pub effective_on: NaiveDate,
 }
@@ -43,7 +43,7 @@ pub async fn apply_acquire_trusts<C: ConnectionTrait>(
     author: &Author,
 ) -> AppResult<ReorganisationReport> {
     let mut work = Work::new(author, request.effective_on);
-    let acquiring = codes::ods_code(&request.acquiring_ods_code)?;
+    let acquiring = request.acquiring_ods_code.to_string();
     if request.acquired_ods_codes.is_empty() {
         // No trust to acquire: only creating a new trust (a split's successor) makes sense.
         return create_only(db, &acquiring, request.new_name.as_deref(), work).await;
@@ -51,7 +51,6 @@ pub async fn apply_acquire_trusts<C: ConnectionTrait>(
     let acquired = distinct_codes(
         &request.acquired_ods_codes,
         "acquired trust ODS code",
-        codes::ods_code,
         &mut work,
     )?;
     if acquired.contains(&acquiring) {
@@ -212,7 +211,7 @@ pub async fn apply_rename_trust<C: ConnectionTrait>(
     author: &Author,
 ) -> AppResult<ReorganisationReport> {
     let mut work = Work::new(author, request.effective_on);
-    let code = codes::ods_code(&request.ods_code)?;
+    let code = request.ods_code.to_string();
     let name = checked_name(&request.name, "name")?;
     rename(db, &code, &name, &mut work).await?;
     work.finish(db).await

@@ -19,11 +19,11 @@ async fn change_log_shows_key_names_only_to_admins() {
         .expect("a site")
         .try_get::<String>("", "ods_code")
         .expect("code");
+    let code = nhs_organisations::codes::OdsCode::parse(&site).expect("an ODS code");
     let update = mergers::MembershipUpdate {
-        ods_code: site.clone(),
         open_uk_network: mergers::Setting::Clear,
         paediatric_diabetes_unit: mergers::Setting::Clear,
-        ..Default::default()
+        ..mergers::MembershipUpdate::new(code)
     };
     mergers::update_memberships(&t.db, &update, "alice-ops")
         .await

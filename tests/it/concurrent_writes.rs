@@ -6,6 +6,7 @@ use crate::common;
 use std::sync::Arc;
 
 use common::TestDb;
+use nhs_organisations::codes::{OdsCode, PzCode};
 use nhs_organisations::entities::{change_log, organisation, paediatric_diabetes_unit};
 use nhs_organisations::errors::ErrorCode;
 use nhs_organisations::memberships::{self, Moment};
@@ -58,22 +59,22 @@ enum Outcome {
 }
 
 async fn write(db: DatabaseConnection, code: String, n: usize, units: Arc<Vec<String>>) -> Outcome {
+    let code = OdsCode::parse(&code).expect("an ODS code");
     let result = match n % 4 {
         0 => mergers::delete_organisations(&db, std::slice::from_ref(&code), false, "t").await,
         1 | 3 => {
+            let unit = PzCode::parse(&units[n % units.len()]).expect("a PZ code");
             let update = MembershipUpdate {
-                ods_code: code,
-                paediatric_diabetes_unit: Setting::Set(units[n % units.len()].clone()),
-                ..Default::default()
+                paediatric_diabetes_unit: Setting::Set(unit),
+                ..MembershipUpdate::new(code)
             };
             mergers::update_memberships(&db, &update, "t").await
         }
         _ => {
             let update = MembershipUpdate {
-                ods_code: code,
                 paediatric_diabetes_unit: Setting::Clear,
                 open_uk_network: Setting::Clear,
-                ..Default::default()
+                ..MembershipUpdate::new(code)
             };
             mergers::update_memberships(&db, &update, "t").await
         }

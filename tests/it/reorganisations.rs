@@ -699,6 +699,7 @@ async fn the_merger_mutations_take_an_effective_date() {
 #[tokio::test]
 async fn operations_compose_in_one_transaction() {
     use chrono::NaiveDate;
+    use nhs_organisations::codes::{PnCode, PzCode};
     use nhs_organisations::mergers::Setting;
     use nhs_organisations::reorganisations::{self as reorg, Author};
     let e = env().await;
@@ -708,22 +709,26 @@ async fn operations_compose_in_one_transaction() {
         nhs_organisations::change_log::ChangeSource::History,
     );
     let txn = nhs_organisations::writes::begin(&e.t.db).await.unwrap();
+    let pz = |c: &str| PzCode::parse(c).unwrap();
     let merge = reorg::MergeUnits {
-        predecessor_pz_codes: vec!["PZ125".into(), "PZ216".into()],
-        successor_pz_code: "PZ253".into(),
+        predecessor_pz_codes: vec![pz("PZ125"), pz("PZ216")],
+        successor_pz_code: pz("PZ253"),
         effective_on: day("2025-04-01"),
-        network_pn_code: Some("PN05".into()),
-        ..Default::default()
+        name: None,
+        lead_ods_code: None,
+        network_pn_code: Some(PnCode::parse("PN05").unwrap()),
     };
     let mut report = reorg::apply_merge_paediatric_diabetes_units(&*txn, &merge, &author)
         .await
         .unwrap();
     // PZ253 exists only in this transaction so far.
     let update = reorg::UpdateUnit {
-        pz_code: "PZ253".into(),
+        pz_code: pz("PZ253"),
         name: Setting::Set("Maidstone and Tunbridge Wells".into()),
+        lead_ods_code: Setting::Keep,
+        network_pn_code: Setting::Keep,
+        active: None,
         effective_on: day("2025-06-01"),
-        ..Default::default()
     };
     report.extend(
         reorg::apply_update_paediatric_diabetes_unit(&*txn, &update, &author)

@@ -1469,6 +1469,7 @@ async fn sync_1000() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_sync_and_admin_edits_released_together_do_not_collide() {
+    use nhs_organisations::codes::OdsCode;
     use nhs_organisations::mergers::{self, MembershipUpdate, Setting};
     let env = Env::new().await;
     let start = days_ago(10);
@@ -1497,10 +1498,9 @@ async fn a_sync_and_admin_edits_released_together_do_not_collide() {
         edits.push(tokio::spawn(async move {
             barrier.wait().await;
             let update = MembershipUpdate {
-                ods_code: code,
                 paediatric_diabetes_unit: Setting::Clear,
                 open_uk_network: Setting::Clear,
-                ..Default::default()
+                ..MembershipUpdate::new(OdsCode::parse(&code).expect("an ODS code"))
             };
             mergers::update_memberships(&db, &update, "editor")
                 .await
