@@ -492,125 +492,92 @@ macro_rules! active {
     };
 }
 
+/// Inserts what the plan holds that the database lacks: records, then units, then memberships,
+/// all from the reference date, with one change-log entry each.
 async fn apply<C: ConnectionTrait>(db: &C, plan: &SeedPlan) -> AppResult<SeedReport> {
-    use memberships as m;
     let mut report = SeedReport {
         warnings: plan.warnings.clone(),
         ..Default::default()
     };
     let mut changes = Vec::new();
-    let ins = &mut report.inserted;
-    let ch = &mut changes;
-    ins.insert(
-        "country",
-        insert_missing(
-            db,
-            m::COUNTRIES,
-            &plan.countries,
-            |x| &x.code,
-            active!(country),
-            ch,
-        )
-        .await?,
-    );
-    ins.insert(
-        "nhs_england_region",
-        insert_missing(
-            db,
-            m::NHS_ENGLAND_REGIONS,
-            &plan.regions,
-            |x| &x.region_code,
-            active!(nhs_england_region),
-            ch,
-        )
-        .await?,
-    );
-    ins.insert(
-        "integrated_care_board",
-        insert_missing(
-            db,
-            m::INTEGRATED_CARE_BOARDS,
-            &plan.integrated_care_boards,
-            |x| &x.ods_code,
-            active!(integrated_care_board),
-            ch,
-        )
-        .await?,
-    );
-    ins.insert(
-        "local_health_board",
-        insert_missing(
-            db,
-            m::LOCAL_HEALTH_BOARDS,
-            &plan.local_health_boards,
-            |x| &x.ods_code,
-            active!(local_health_board),
-            ch,
-        )
-        .await?,
-    );
-    ins.insert(
-        "trust",
-        insert_missing(
-            db,
-            m::TRUSTS,
-            &plan.trusts,
-            |x| &x.ods_code,
-            active!(trust),
-            ch,
-        )
-        .await?,
-    );
-    ins.insert(
-        "paediatric_diabetes_network",
-        insert_missing(
-            db,
-            m::PAEDIATRIC_DIABETES_NETWORKS,
-            &plan.diabetes_networks,
-            |x| &x.pn_code,
-            active!(paediatric_diabetes_network),
-            ch,
-        )
-        .await?,
-    );
-    ins.insert(
-        "open_uk_network",
-        insert_missing(
-            db,
-            m::OPEN_UK_NETWORKS,
-            &plan.open_uk_networks,
-            |x| &x.code,
-            active!(open_uk_network),
-            ch,
-        )
-        .await?,
-    );
-    ins.insert(
-        "london_borough",
-        insert_missing(
-            db,
-            m::LONDON_BOROUGHS,
-            &plan.london_boroughs,
-            |x| &x.gss_code,
-            active!(london_borough),
-            ch,
-        )
-        .await?,
-    );
-    ins.insert(
-        "organisation",
-        insert_missing(
-            db,
-            m::ORGANISATIONS,
-            &plan.organisations,
-            |x| &x.ods_code,
-            active!(organisation),
-            ch,
-        )
-        .await?,
-    );
+    insert_records(db, plan, &mut report.inserted, &mut changes).await?;
+    insert_units(db, plan, &mut report.inserted, &mut changes).await?;
+    insert_memberships(db, plan, &mut report, &mut changes).await?;
+    let ctx = ChangeContext::new("seed", ChangeSource::Seed, reference_date());
+    change_log::record(db, &ctx, changes).await?;
+    Ok(report)
+}
 
-    let org_ids = existing_codes(db, m::ORGANISATIONS).await?;
+/// Inserts the missing records of every kind but units, counted by kind.
+async fn insert_records<C: ConnectionTrait>(
+    db: &C,
+    plan: &SeedPlan,
+    inserted: &mut BTreeMap<&'static str, usize>,
+    ch: &mut Vec<Change>,
+) -> Result<(), DbErr> {
+    use memberships as m;
+    // One line per kind: its table, planned rows, natural code and entity (the report's name).
+    macro_rules! insert {
+        ($table:expr, $rows:expr, $code:ident, $entity:ident) => {
+            let n = insert_missing(db, $table, $rows, |x| &x.$code, active!($entity), ch).await?;
+            inserted.insert(stringify!($entity), n);
+        };
+    }
+    insert!(m::COUNTRIES, &plan.countries, code, country);
+    insert!(
+        m::NHS_ENGLAND_REGIONS,
+        &plan.regions,
+        region_code,
+        nhs_england_region
+    );
+    insert!(
+        m::INTEGRATED_CARE_BOARDS,
+        &plan.integrated_care_boards,
+        ods_code,
+        integrated_care_board
+    );
+    insert!(
+        m::LOCAL_HEALTH_BOARDS,
+        &plan.local_health_boards,
+        ods_code,
+        local_health_board
+    );
+    insert!(m::TRUSTS, &plan.trusts, ods_code, trust);
+    insert!(
+        m::PAEDIATRIC_DIABETES_NETWORKS,
+        &plan.diabetes_networks,
+        pn_code,
+        paediatric_diabetes_network
+    );
+    insert!(
+        m::OPEN_UK_NETWORKS,
+        &plan.open_uk_networks,
+        code,
+        open_uk_network
+    );
+    insert!(
+        m::LONDON_BOROUGHS,
+        &plan.london_boroughs,
+        gss_code,
+        london_borough
+    );
+    insert!(
+        m::ORGANISATIONS,
+        &plan.organisations,
+        ods_code,
+        organisation
+    );
+    Ok(())
+}
+
+/// Inserts the missing units, each with its lead site (sites are in by now).
+async fn insert_units<C: ConnectionTrait>(
+    db: &C,
+    plan: &SeedPlan,
+    inserted: &mut BTreeMap<&'static str, usize>,
+    ch: &mut Vec<Change>,
+) -> Result<(), DbErr> {
+    let org_ids = existing_codes(db, memberships::ORGANISATIONS).await?;
     let units: Vec<paediatric_diabetes_unit::Model> = plan
         .diabetes_units
         .iter()
@@ -622,19 +589,22 @@ async fn apply<C: ConnectionTrait>(db: &C, plan: &SeedPlan) -> AppResult<SeedRep
             active: true,
         })
         .collect();
-    ins.insert(
-        "paediatric_diabetes_unit",
-        insert_missing(
-            db,
-            m::PAEDIATRIC_DIABETES_UNITS,
-            &units,
-            |x| &x.pz_code,
-            active!(paediatric_diabetes_unit),
-            ch,
-        )
-        .await?,
-    );
+    let table = memberships::PAEDIATRIC_DIABETES_UNITS;
+    let active = active!(paediatric_diabetes_unit);
+    let n = insert_missing(db, table, &units, |x| &x.pz_code, active, ch).await?;
+    inserted.insert("paediatric_diabetes_unit", n);
+    Ok(())
+}
 
+/// Inserts the planned memberships of children that have none on that edge yet (a child with
+/// history keeps it); a code the database lacks is a warning.
+async fn insert_memberships<C: ConnectionTrait>(
+    db: &C,
+    plan: &SeedPlan,
+    report: &mut SeedReport,
+    changes: &mut Vec<Change>,
+) -> Result<(), DbErr> {
+    use memberships as m;
     let from = reference_date();
     let mut ids: HashMap<&'static str, HashMap<String, i32>> = HashMap::new();
     for edge in Edge::ALL {
@@ -671,7 +641,5 @@ async fn apply<C: ConnectionTrait>(db: &C, plan: &SeedPlan) -> AppResult<SeedRep
         m::insert(db, edge, &rows).await?;
         report.memberships.insert(edge.table(), rows.len());
     }
-    let ctx = ChangeContext::new("seed", ChangeSource::Seed, from);
-    change_log::record(db, &ctx, changes).await?;
-    Ok(report)
+    Ok(())
 }
