@@ -98,6 +98,9 @@ pub struct SyncReport {
     pub closures: Vec<SyncClosure>,
     /// Successions (mergers, re-codings) recorded for the first time.
     pub successions: Vec<SyncSuccession>,
+    /// Tracked sites and trusts newly marked as deleted at ODS (its deletion notices). They are
+    /// kept, with `odsDeletion` set.
+    pub deletions: Vec<SyncDeletion>,
     /// Things that need a look: unknown new parents, codes gone from ORD, ...
     pub warnings: Vec<String>,
 }
@@ -163,6 +166,19 @@ pub struct SyncSuccession {
     pub effective_on: Option<Date>,
 }
 
+/// A tracked record ODS deleted after the newest version we hold.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct SyncDeletion {
+    /// Code of the deleted record.
+    pub ods_code: String,
+    /// Kind of record (`organisation` or `trust`).
+    pub entity: String,
+    /// The day ODS deleted it.
+    pub deleted_on: Date,
+    /// ODS's reason (e.g. `HUMAN ERROR`), when it gives one.
+    pub reason: Option<String>,
+}
+
 fn count(n: usize) -> i32 {
     i32::try_from(n).unwrap_or(i32::MAX)
 }
@@ -218,6 +234,16 @@ impl From<sync::SyncReport> for SyncReport {
                     kind: s.kind.as_str().to_string(),
                     target_code: s.target_code,
                     effective_on: s.effective_on.map(Date),
+                })
+                .collect(),
+            deletions: r
+                .deletions
+                .into_iter()
+                .map(|d| SyncDeletion {
+                    ods_code: d.ods_code,
+                    entity: d.entity,
+                    deleted_on: Date(d.deleted_on),
+                    reason: d.reason,
                 })
                 .collect(),
             warnings: r.warnings,

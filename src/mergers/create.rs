@@ -422,6 +422,8 @@ async fn write_site<C: ConnectionTrait>(
         active: true,
         published_at: None,
         deleted_at: None,
+        ods_deleted_on: None,
+        ods_deletion_reason: None,
     };
     let mut row = ord_rows::site(existing.unwrap_or(&blank), org, today());
     if let Some((lat, lon)) = coords {

@@ -13,7 +13,8 @@
 //! - `fetch.rs`: asking ORD for the records of the listed codes and of the trusts sites move to;
 //! - `apply.rs`: the `Apply` writer: field updates, closures, memberships, successions;
 //! - `reparent.rs`: moving a site to another trust or health board and following the move
-//!   (country, ICB, region).
+//!   (country, ICB, region);
+//! - `deletions.rs`: marking the sites and trusts ODS deleted (its `notifications`).
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use chrono::{Duration, NaiveDate, Utc};
@@ -27,11 +28,12 @@ use crate::change_log::{self, Change, ChangeContext, ChangeSource};
 use crate::entities::{organisation, sync_run};
 use crate::errors::{AppError, AppResult};
 use crate::memberships;
-use crate::ord::{OrdClient, OrdOrganisation, SuccessionKind};
+use crate::ord::{OrdClient, OrdDeletion, OrdOrganisation, SuccessionKind};
 use crate::placement::{self, ParentKind};
 use crate::reference_data::ReferenceData;
 
 mod apply;
+mod deletions;
 mod fetch;
 mod reparent;
 
@@ -102,6 +104,8 @@ pub struct SyncReport {
     pub closures: Vec<SyncClosure>,
     /// Successions seen for the first time.
     pub successions: Vec<SyncSuccession>,
+    /// Tracked records newly marked as deleted at ODS (from its `notifications`).
+    pub deletions: Vec<SyncDeletion>,
     pub warnings: Vec<String>,
 }
 
@@ -136,6 +140,18 @@ pub struct SyncClosure {
     pub closed_on: Option<NaiveDate>,
 }
 
+/// A tracked record ODS deleted after the newest version we hold, now marked (never removed).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncDeletion {
+    pub ods_code: String,
+    pub entity: String,
+    /// The day ODS deleted it.
+    pub deleted_on: NaiveDate,
+    /// ODS's reason, e.g. `HUMAN ERROR`.
+    pub reason: Option<String>,
+}
+
 /// A succession link newly recorded.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -161,6 +177,8 @@ pub async fn run(
     let since = resolve_since(db, opts.since, today).await?;
 
     let listed = ord.changed_since(since).await?;
+    // A second opinion on what is gone: a failed read is a warning, never a failed sync.
+    let notices = ord.deletions().await.map_err(|e| e.to_string());
     // The bundled trust → ICB lookup: the last word on a moved site's ICB (`placement`).
     let icb_lookup = ReferenceData::bundled()?.icb_lookup;
     let tracked = Tracked::load(db).await?;
@@ -186,7 +204,13 @@ pub async fn run(
     let txn = crate::writes::begin(db).await?;
     let ctx = ChangeContext::new(opts.actor.clone(), ChangeSource::OrdSync, today);
     let apply = Apply::new(&*txn, today, icb_lookup).await?;
-    let log = apply_records(apply, std::mem::take(&mut records), &lookups, &mut report).await?;
+    let log = apply_records(
+        apply,
+        (std::mem::take(&mut records), &lookups),
+        &notices,
+        &mut report,
+    )
+    .await?;
     change_log::record(&*txn, &ctx, log).await?;
     insert_run(&*txn, (started_at, today), &opts.actor, &report).await?;
     if opts.dry_run {
@@ -209,6 +233,7 @@ fn log_finished(actor: &str, report: &SyncReport) {
         fetched = report.fetched,
         changes = report.changes.len(),
         moves = report.moves.len(),
+        deletions = report.deletions.len(),
         warnings = report.warnings.len(),
         "ORD sync finished"
     );
@@ -234,23 +259,40 @@ fn tracked_codes(
     wanted
 }
 
-/// Applies each fetched record in code order (a 404 is reported and left as it is), moves what
-/// the writer collected into the report, and returns its change-log rows.
+/// Fetched records by code; `None` for a 404.
+type Records = BTreeMap<String, Option<OrdOrganisation>>;
+
+/// Applies each fetched record in code order, then the deletion notices (a failed read of them
+/// is a warning); a 404 is reported and left as it is, and warned about unless a deletion mark
+/// explains it. Moves what the writer collected into the report and returns its change-log rows.
 async fn apply_records<C: ConnectionTrait>(
     mut apply: Apply<'_, C>,
-    records: BTreeMap<String, Option<OrdOrganisation>>,
-    lookups: &BTreeMap<String, Option<OrdOrganisation>>,
+    (records, lookups): (Records, &Records),
+    notices: &Result<Vec<OrdDeletion>, String>,
     report: &mut SyncReport,
 ) -> Result<Vec<Change>, DbErr> {
+    let mut published = HashSet::new();
     for (code, record) in records {
         match record {
-            Some(rec) => apply.record(&code, &rec, lookups).await?,
-            None => {
-                report.not_found.push(code.clone());
-                apply.warn(format!(
-                    "{code}: ORD has no record for this code (HTTP 404); left as it is"
-                ));
+            Some(rec) => {
+                apply.record(&code, &rec, lookups).await?;
+                published.insert(code);
             }
+            None => report.not_found.push(code),
+        }
+    }
+    match notices {
+        Ok(notices) => apply.deletions(notices, &published).await?,
+        Err(e) => apply.warn(format!(
+            "notifications: cannot read ODS's deletion notices ({e}); deletions were not \
+             checked in this run"
+        )),
+    }
+    for code in &report.not_found {
+        if !apply.marked_deleted(code).await? {
+            apply.warn(format!(
+                "{code}: ORD has no record for this code (HTTP 404); left as it is"
+            ));
         }
     }
     let Apply {
@@ -259,6 +301,7 @@ async fn apply_records<C: ConnectionTrait>(
         moves,
         closures,
         successions,
+        deletions,
         warnings,
         ..
     } = apply;
@@ -266,6 +309,7 @@ async fn apply_records<C: ConnectionTrait>(
     report.moves = moves;
     report.closures = closures;
     report.successions = successions;
+    report.deletions = deletions;
     report.warnings = warnings;
     Ok(log)
 }
@@ -519,6 +563,21 @@ impl std::fmt::Display for SyncReport {
                     .map(|d| format!(" ({d})"))
                     .unwrap_or_default();
                 writeln!(out, "  {:<8} {} {}{on}", s.ods_code, s.kind, s.target_code)?;
+            }
+        }
+        if !r.deletions.is_empty() {
+            writeln!(
+                out,
+                "{}:",
+                plural(r.deletions.len(), "deletion at ODS", "deletions at ODS")
+            )?;
+            for d in &r.deletions {
+                let why = d.reason.as_deref().unwrap_or("no reason given");
+                writeln!(
+                    out,
+                    "  {:<8} {} deleted on {} ({why}); kept, marked",
+                    d.ods_code, d.entity, d.deleted_on
+                )?;
             }
         }
         if !r.warnings.is_empty() {

@@ -33,3 +33,4 @@ mod snapshot;
 #[cfg(unix)]
 mod startup;
 mod sync;
+mod sync_deletions;

@@ -1,0 +1,385 @@
+//! What ODS takes away, against the mock ORD (wiremock on 127.0.0.1): records deleted at ODS
+//! (its `notifications`). Runs on SQLite, and on PostgreSQL with `TEST_DATABASE_URL`.
+use crate::common;
+
+use chrono::NaiveDate;
+use common::ord::{fixture, json_response, record_from, MockOrd};
+use common::{count, data, days_ago, dump_except, gql_admin, TestDb};
+use nhs_organisations::graphql::AppSchema;
+use sea_orm::{ConnectionTrait, DatabaseConnection, FromQueryResult, Statement};
+use serde_json::{json, Value};
+use wiremock::ResponseTemplate;
+
+const REPORT: &str = "dryRun listed fetched notFound \
+    changes { odsCode entity field before after effectiveOn } \
+    moves { odsCode before after effectiveOn } closures { odsCode entity closedOn } \
+    deletions { odsCode entity deletedOn reason } warnings";
+
+struct Env {
+    db: TestDb,
+    ord: MockOrd,
+    schema: AppSchema,
+    key: String,
+}
+
+impl Env {
+    async fn new() -> Env {
+        let ord = MockOrd::start().await;
+        let db = TestDb::seeded().await;
+        let key = nhs_organisations::auth::create_key(&db.db, "sync-admin")
+            .await
+            .expect("admin key");
+        let schema = common::app(db.db.clone(), Some(ord.client.clone()))
+            .await
+            .schema;
+        Env {
+            db,
+            ord,
+            schema,
+            key,
+        }
+    }
+
+    async fn report(&self, args: &str) -> Value {
+        let resp = gql_admin(
+            &self.schema,
+            &format!("mutation {{ syncFromOrd({args}) {{ {REPORT} }} }}"),
+            &self.key,
+        )
+        .await;
+        data(resp)["syncFromOrd"].clone()
+    }
+
+    async fn query(&self, q: &str) -> Value {
+        data(common::gql(&self.schema, q).await)
+    }
+
+    async fn org(&self, code: &str) -> Value {
+        self.query(&format!(
+            "{{ organisation(odsCode: \"{code}\") {{ odsCode name active publishedAt \
+             odsDeletion {{ deletedOn reason }} trust {{ odsCode }} localHealthBoard {{ odsCode }} \
+             integratedCareBoard {{ odsCode }} nhsEnglandRegion {{ regionCode }} }} }}"
+        ))
+        .await["organisation"]
+            .clone()
+    }
+
+    async fn trust(&self, code: &str) -> Value {
+        self.query(&format!(
+            "{{ trust(odsCode: \"{code}\") {{ odsCode name active publishedAt postcode \
+             odsDeletion {{ deletedOn reason }} }} }}"
+        ))
+        .await["trust"]
+            .clone()
+    }
+}
+
+fn since(d: NaiveDate) -> String {
+    format!("since: \"{d}\"")
+}
+
+fn at_midnight(d: NaiveDate) -> String {
+    format!("{d} 00:00:00")
+}
+
+fn warnings(report: &Value) -> Vec<String> {
+    report["warnings"]
+        .as_array()
+        .expect("warnings")
+        .iter()
+        .filter_map(|w| w.as_str().map(String::from))
+        .collect()
+}
+
+fn warned(report: &Value, all: &[&str]) -> bool {
+    warnings(report)
+        .iter()
+        .any(|w| all.iter().all(|part| w.contains(part)))
+}
+
+fn change<'a>(report: &'a Value, code: &str, field: &str) -> Option<&'a Value> {
+    report["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .find(|c| c["odsCode"] == code && c["field"] == field)
+}
+
+async fn log_rows(db: &DatabaseConnection, field: &str) -> Vec<Value> {
+    Value::find_by_statement(Statement::from_string(
+        db.get_database_backend(),
+        format!(
+            "SELECT actor, source, entity, code, action, field, before, after, effective_on \
+             FROM change_log WHERE field = '{field}' ORDER BY id"
+        ),
+    ))
+    .all(db)
+    .await
+    .expect("change log")
+}
+
+// ---------------------------------------------------------------------------------------
+// Deletions
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_deletion_notice_marks_a_tracked_site_keeps_it_and_logs_it() {
+    let env = Env::new().await;
+    let deleted = days_ago(2);
+    // RVV01 is listed and now 404s; RVVKC is not even listed. Both were deleted at ODS.
+    env.ord.list(days_ago(5), &["RVV01"]).await;
+    env.ord
+        .respond("RVV01", json_response(404, &fixture("errors/404.json")))
+        .await;
+    env.ord
+        .notifications(&[
+            ("RVV01", &at_midnight(deleted), "HUMAN ERROR"),
+            ("RVVKC", &at_midnight(deleted), "ORG DOES NOT EXIST"),
+            // Untracked codes (the documentation's own example) are ignored.
+            ("I8M8X", "2023-09-01 00:00:00", "HUMAN ERROR"),
+        ])
+        .await;
+    let before_org = env.org("RVV01").await;
+
+    // A dry run reports exactly what the real run does, and writes nothing (but the admin
+    // key's last-used stamp).
+    let untouched = dump_except(&env.db.db, &["last_used_at"]).await;
+    let dry = env
+        .report(&format!("{}, dryRun: true", since(days_ago(5))))
+        .await;
+    assert!(dump_except(&env.db.db, &["last_used_at"]).await == untouched);
+    let report = env.report(&since(days_ago(5))).await;
+    let mut as_real = dry.clone();
+    as_real["dryRun"] = json!(false);
+    assert_eq!(as_real, report);
+
+    assert_eq!(
+        report["deletions"],
+        json!([
+            {"odsCode": "RVV01", "entity": "organisation", "deletedOn": deleted.to_string(), "reason": "HUMAN ERROR"},
+            {"odsCode": "RVVKC", "entity": "organisation", "deletedOn": deleted.to_string(), "reason": "ORG DOES NOT EXIST"},
+        ])
+    );
+    // Still a 404, but the notice explains it: no warning.
+    assert_eq!(report["notFound"], json!(["RVV01"]));
+    assert_eq!(warnings(&report), Vec::<String>::new());
+    let mark = change(&report, "RVV01", "ods_deleted_on").expect("mark reported");
+    assert_eq!(
+        (mark["before"].clone(), mark["after"].clone()),
+        (Value::Null, json!(deleted.to_string()))
+    );
+    assert_eq!(mark["effectiveOn"], deleted.to_string());
+
+    // Kept, with everything else as it was, and the mark.
+    let after = env.org("RVV01").await;
+    assert_eq!(
+        after["odsDeletion"],
+        json!({"deletedOn": deleted.to_string(), "reason": "HUMAN ERROR"})
+    );
+    let mut unmarked = after.clone();
+    unmarked["odsDeletion"] = Value::Null;
+    assert_eq!(unmarked, before_org);
+    // As of a day before the deletion, there was no mark.
+    let earlier = env
+        .query(&format!(
+            "{{ organisation(odsCode: \"RVV01\", asOf: \"{}\") {{ odsDeletion {{ deletedOn }} }} }}",
+            days_ago(3)
+        ))
+        .await;
+    assert_eq!(earlier["organisation"]["odsDeletion"], Value::Null);
+
+    // The change log has both fields, by the admin key, from the deletion day.
+    let rows = log_rows(&env.db.db, "ods_deleted_on").await;
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    for row in &rows {
+        assert_eq!(row["actor"], "sync-admin");
+        assert_eq!(row["source"], "ord-sync");
+        assert_eq!(row["action"], "update");
+        assert_eq!(row["entity"], "organisation");
+        assert_eq!(row["effective_on"], deleted.to_string());
+    }
+    let reasons = log_rows(&env.db.db, "ods_deletion_reason").await;
+    assert_eq!(reasons[0]["after"], "\"HUMAN ERROR\"");
+
+    // Again: nothing new to mark, nothing written, and the 404 is still explained.
+    let again = env.report(&since(days_ago(5))).await;
+    assert_eq!(again["deletions"], json!([]));
+    assert_eq!(again["changes"], json!([]));
+    assert_eq!(warnings(&again), Vec::<String>::new());
+    assert_eq!(log_rows(&env.db.db, "ods_deleted_on").await.len(), 2);
+}
+
+#[tokio::test]
+async fn a_republished_record_clears_the_mark() {
+    let env = Env::new().await;
+    let deleted = days_ago(6);
+    env.ord
+        .notifications(&[("RVV01", &at_midnight(deleted), "HUMAN ERROR")])
+        .await;
+    env.ord.list(days_ago(10), &[]).await;
+    let first = env.report(&since(days_ago(10))).await;
+    assert_eq!(first["deletions"][0]["odsCode"], "RVV01");
+    assert_eq!(
+        env.org("RVV01").await["odsDeletion"]["deletedOn"],
+        deleted.to_string()
+    );
+
+    // ODS publishes the code again: /sync lists it with a newer LastChangeDate. The notice
+    // stays in `notifications` for 185 days, but it is older than the record now.
+    let republished = days_ago(1);
+    env.ord.list(days_ago(3), &["RVV01"]).await;
+    env.ord
+        .record(
+            "RVV01",
+            record_from(
+                "RVV01",
+                "RVV01",
+                "WILLIAM HARVEY HOSPITAL (ASHFORD)",
+                republished,
+            ),
+        )
+        .await;
+    let second = env.report(&since(days_ago(3))).await;
+    assert_eq!(second["deletions"], json!([]));
+    let cleared = change(&second, "RVV01", "ods_deleted_on").expect("cleared");
+    assert_eq!(cleared["before"], deleted.to_string());
+    assert_eq!(cleared["after"], Value::Null);
+    assert_eq!(cleared["effectiveOn"], republished.to_string());
+    assert!(change(&second, "RVV01", "ods_deletion_reason").is_some());
+    let org = env.org("RVV01").await;
+    assert_eq!(org["odsDeletion"], Value::Null);
+    assert_eq!(org["publishedAt"], republished.to_string());
+
+    // Later runs that do not list it: the old notice is older than the version we hold.
+    env.ord.list(days_ago(0), &[]).await;
+    let third = env.report(&since(days_ago(0))).await;
+    assert_eq!(third["deletions"], json!([]));
+    assert_eq!(third["changes"], json!([]));
+    assert_eq!(env.org("RVV01").await["odsDeletion"], Value::Null);
+}
+
+#[tokio::test]
+async fn only_deletions_after_the_newest_version_we_hold_count_and_trusts_are_marked_too() {
+    let env = Env::new().await;
+    // We hold RVVKC as ORD changed it 2 days ago.
+    env.ord.list(days_ago(10), &["RVVKC"]).await;
+    env.ord
+        .record(
+            "RVVKC",
+            record_from("RVVKC", "RVVKC", "KENT & CANTERBURY HOSPITAL", days_ago(2)),
+        )
+        .await;
+    env.ord.notifications(&[]).await;
+    env.report(&since(days_ago(10))).await;
+
+    let env = Env {
+        ord: MockOrd::start().await,
+        ..env
+    };
+    let env = Env {
+        schema: common::app(env.db.db.clone(), Some(env.ord.client.clone()))
+            .await
+            .schema,
+        ..env
+    };
+    env.ord.list(days_ago(1), &[]).await;
+    env.ord
+        .notifications(&[
+            // Older than the version we hold: that version is a republication.
+            ("RVVKC", &at_midnight(days_ago(3)), "HUMAN ERROR"),
+            // A trust we never synced: any deletion is newer.
+            ("RVV", "2026-01-15 09:30:00", "THIRD PARTY ERROR"),
+        ])
+        .await;
+    let report = env.report(&since(days_ago(1))).await;
+    assert_eq!(
+        report["deletions"],
+        json!([{"odsCode": "RVV", "entity": "trust", "deletedOn": "2026-01-15", "reason": "THIRD PARTY ERROR"}])
+    );
+    assert_eq!(env.org("RVVKC").await["odsDeletion"], Value::Null);
+    let trust = env.trust("RVV").await;
+    assert_eq!(
+        trust["odsDeletion"],
+        json!({"deletedOn": "2026-01-15", "reason": "THIRD PARTY ERROR"})
+    );
+    assert_eq!(trust["active"], true);
+    // Its sites stay where they are.
+    assert_eq!(env.org("RVV01").await["trust"]["odsCode"], "RVV");
+}
+
+#[tokio::test]
+async fn a_tracked_code_that_404s_without_a_notice_is_still_a_warning() {
+    let env = Env::new().await;
+    env.ord.list(days_ago(3), &["RVV01"]).await;
+    env.ord
+        .respond("RVV01", json_response(404, &fixture("errors/404.json")))
+        .await;
+    env.ord
+        .notifications_respond(json_response(
+            200,
+            &fixture("notifications/notifications.json"),
+        ))
+        .await;
+    let report = env.report(&since(days_ago(3))).await;
+    assert_eq!(report["notFound"], json!(["RVV01"]));
+    assert_eq!(report["deletions"], json!([]));
+    assert_eq!(
+        warnings(&report),
+        ["RVV01: ORD has no record for this code (HTTP 404); left as it is"]
+    );
+    assert_eq!(env.org("RVV01").await["odsDeletion"], Value::Null);
+}
+
+#[tokio::test]
+async fn a_failed_notifications_read_is_a_warning_and_the_sync_applies() {
+    let env = Env::new().await;
+    // No `notifications` route at all (the mock answers 404).
+    env.ord.list(days_ago(3), &["RVV01"]).await;
+    env.ord
+        .record(
+            "RVV01",
+            record_from("RVV01", "RVV01", "RENAMED ONCE", days_ago(1)),
+        )
+        .await;
+    let report = env.report(&since(days_ago(3))).await;
+    assert_eq!(env.org("RVV01").await["name"], "RENAMED ONCE");
+    assert!(
+        warned(&report, &["notifications", "HTTP 404", "not checked"]),
+        "{report}"
+    );
+    assert_eq!(warnings(&report).len(), 1);
+
+    // A notifications endpoint that keeps failing (retried, then given up): the same.
+    let env = Env {
+        ord: MockOrd::start().await,
+        ..env
+    };
+    let env = Env {
+        schema: common::app(env.db.db.clone(), Some(env.ord.client.clone()))
+            .await
+            .schema,
+        ..env
+    };
+    env.ord
+        .notifications_respond(ResponseTemplate::new(500))
+        .await;
+    env.ord.list(days_ago(3), &["RVV01"]).await;
+    env.ord
+        .record(
+            "RVV01",
+            record_from("RVV01", "RVV01", "RENAMED TWICE", days_ago(1)),
+        )
+        .await;
+    let report = env.report(&since(days_ago(3))).await;
+    assert_eq!(env.org("RVV01").await["name"], "RENAMED TWICE");
+    assert!(warned(&report, &["notifications", "HTTP 500"]), "{report}");
+    let attempts = env
+        .ord
+        .requested()
+        .await
+        .iter()
+        .filter(|p| p.ends_with("/notifications"))
+        .count();
+    assert!(attempts >= 4, "notifications retried: {attempts}");
+    assert_eq!(count(&env.db.db, "SELECT COUNT(*) FROM sync_runs").await, 2);
+}
