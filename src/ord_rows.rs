@@ -14,6 +14,13 @@ pub fn is_active(rec: &OrdOrganisation, today: NaiveDate) -> bool {
     rec.active && rec.closed_on().is_none_or(|d| d > today)
 }
 
+/// Whether the record may describe one of ours. An archived "RefOnly" skeleton (ODS keeps one
+/// for each record closed before 31 March 2017: no relationships, successions or contacts) is a
+/// reference target only: it never updates, closes, reopens or creates a row.
+pub fn is_source_of_truth(rec: &OrdOrganisation) -> bool {
+    !rec.ref_only
+}
+
 /// Whether the record has any address part.
 pub fn has_address(rec: &OrdOrganisation) -> bool {
     [

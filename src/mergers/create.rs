@@ -254,6 +254,14 @@ async fn create_source<'r, C: ConnectionTrait>(
             MergerStatus::NotFound,
             format!("ORD has no organisation {code}"),
         )),
+        Some(Some(org)) if !ord_rows::is_source_of_truth(org) => Err(MergerResult::new(
+            code,
+            MergerStatus::Refused,
+            format!(
+                "ORD holds only an archived reference skeleton (refOnly) for {code} (closed before \
+                 31 March 2017); a skeleton is never used to add a site"
+            ),
+        )),
         Some(Some(org)) => Ok(org),
     })
 }

@@ -137,6 +137,13 @@ impl<'a, C: ConnectionTrait> Apply<'a, C> {
         rec: &OrdOrganisation,
         lookups: &BTreeMap<String, Option<OrdOrganisation>>,
     ) -> Result<(), DbErr> {
+        if !ord_rows::is_source_of_truth(rec) {
+            self.warn(format!(
+                "{code}: ORD serves only an archived reference skeleton (refOnly) for this code; \
+                 nothing was taken from it and our record is left as it is"
+            ));
+            return Ok(());
+        }
         // ORD's change date, unless it is missing or (bad data) in the future.
         let on = rec
             .last_change_date

@@ -7,6 +7,7 @@ use sea_orm::{ConnectionTrait, DbErr};
 
 use crate::memberships::{self, Edge};
 use crate::ord::{OrdOrganisation, ROLE_WELSH_LHB};
+use crate::ord_rows;
 use crate::placement::{self, ParentKind, SiteFacts};
 use crate::placement_facts;
 
@@ -152,6 +153,7 @@ impl<'a, C: ConnectionTrait> Apply<'a, C> {
         let ord_icb = lookups
             .get(trust_code)
             .and_then(Option::as_ref)
+            .filter(|t| ord_rows::is_source_of_truth(t))
             .and_then(|t| t.active_icb())
             .map(|rel| rel.target_code.clone());
         let listed = placement::listed_icb(&self.icb_lookup, trust_code).map(str::to_string);

@@ -1,5 +1,6 @@
 //! What ODS takes away, against the mock ORD (wiremock on 127.0.0.1): records deleted at ODS
-//! (its `notifications`). Runs on SQLite, and on PostgreSQL with `TEST_DATABASE_URL`.
+//! (its `notifications`) and archived RefOnly skeletons. Runs on SQLite, and on PostgreSQL with
+//! `TEST_DATABASE_URL`.
 use crate::common;
 
 use chrono::NaiveDate;
@@ -382,4 +383,79 @@ async fn a_failed_notifications_read_is_a_warning_and_the_sync_applies() {
         .count();
     assert!(attempts >= 4, "notifications retried: {attempts}");
     assert_eq!(count(&env.db.db, "SELECT COUNT(*) FROM sync_runs").await, 2);
+}
+
+// ---------------------------------------------------------------------------------------
+// RefOnly skeletons
+// ---------------------------------------------------------------------------------------
+
+/// The verbatim RJY skeleton (closed 2001, `refOnly`, no Rels/Succs/Contacts) under `code`.
+fn skeleton(code: &str, changed: NaiveDate) -> Value {
+    record_from(
+        "RJY",
+        code,
+        "WIGAN AND LEIGH HEALTH SERVICES NHS TRUST",
+        changed,
+    )
+}
+
+#[tokio::test]
+async fn a_ref_only_record_for_a_tracked_trust_or_site_changes_nothing() {
+    let env = Env::new().await;
+    env.ord.notifications(&[]).await;
+    env.ord.list(days_ago(3), &["RVV", "RVV01"]).await;
+    env.ord.record("RVV", skeleton("RVV", days_ago(1))).await;
+    env.ord
+        .record("RVV01", skeleton("RVV01", days_ago(1)))
+        .await;
+    let trust_before = env.trust("RVV").await;
+    let site_before = env.org("RVV01").await;
+    let log_before = count(&env.db.db, "SELECT COUNT(*) FROM change_log").await;
+
+    let report = env.report(&since(days_ago(3))).await;
+    assert_eq!(report["changes"], json!([]));
+    assert_eq!(report["closures"], json!([]));
+    assert_eq!(report["moves"], json!([]));
+    // One warning each; none about a missing operator.
+    let w = warnings(&report);
+    assert_eq!(w.len(), 2, "{w:?}");
+    assert!(warned(&report, &["RVV:", "refOnly"]), "{w:?}");
+    assert!(warned(&report, &["RVV01:", "refOnly"]), "{w:?}");
+    // Not closed, renamed, blanked or orphaned.
+    assert_eq!(env.trust("RVV").await, trust_before);
+    assert_eq!(env.org("RVV01").await, site_before);
+    assert_eq!(site_before["trust"]["odsCode"], "RVV");
+    assert_eq!(
+        count(&env.db.db, "SELECT COUNT(*) FROM change_log").await,
+        log_before
+    );
+}
+
+#[tokio::test]
+async fn a_ref_only_record_never_creates_a_site() {
+    let env = Env::new().await;
+    env.ord
+        .record("RJY01", skeleton("RJY01", days_ago(1)))
+        .await;
+    let resp = gql_admin(
+        &env.schema,
+        "mutation { createOrganisations(odsCodes: [\"RJY01\"], allowUnlinked: true) { \
+         results { odsCode status message } } }",
+        &env.key,
+    )
+    .await;
+    let r = &data(resp)["createOrganisations"]["results"][0];
+    assert_eq!(r["status"], "REFUSED", "{r}");
+    assert!(
+        r["message"].as_str().is_some_and(|m| m.contains("refOnly")),
+        "{r}"
+    );
+    assert_eq!(
+        count(
+            &env.db.db,
+            "SELECT COUNT(*) FROM organisations WHERE ods_code = 'RJY01'"
+        )
+        .await,
+        0
+    );
 }
