@@ -1,12 +1,13 @@
 //! What ODS takes away, against the mock ORD (wiremock on 127.0.0.1): records deleted at ODS
-//! (its `notifications`) and archived RefOnly skeletons. Runs on SQLite, and on PostgreSQL with
-//! `TEST_DATABASE_URL`.
+//! (its `notifications`), archived RefOnly skeletons, and relationships that vanished without an
+//! end date. Runs on SQLite, and on PostgreSQL with `TEST_DATABASE_URL`.
 use crate::common;
 
 use chrono::NaiveDate;
-use common::ord::{fixture, json_response, record_from, MockOrd};
+use common::ord::{fixture, json_response, record_from, trust_in, MockOrd};
 use common::{count, data, days_ago, dump_except, gql_admin, TestDb};
 use nhs_organisations::graphql::AppSchema;
+use nhs_organisations::memberships::{self, Edge};
 use sea_orm::{ConnectionTrait, DatabaseConnection, FromQueryResult, Statement};
 use serde_json::{json, Value};
 use wiremock::ResponseTemplate;
@@ -117,6 +118,22 @@ async fn log_rows(db: &DatabaseConnection, field: &str) -> Vec<Value> {
     .all(db)
     .await
     .expect("change log")
+}
+
+async fn trust_history(db: &DatabaseConnection, code: &str) -> Vec<(String, NaiveDate)> {
+    let id = memberships::ids_by_code(db, memberships::ORGANISATIONS)
+        .await
+        .expect("ids")[code];
+    let rows = memberships::history(db, Edge::OrganisationTrust, id)
+        .await
+        .expect("history");
+    let parents: Vec<i32> = rows.iter().map(|m| m.parent_id).collect();
+    let codes = memberships::codes_of(db, memberships::TRUSTS, &parents)
+        .await
+        .expect("codes");
+    rows.iter()
+        .map(|m| (codes[&m.parent_id].clone(), m.valid_from))
+        .collect()
 }
 
 // ---------------------------------------------------------------------------------------
@@ -458,4 +475,126 @@ async fn a_ref_only_record_never_creates_a_site() {
         .await,
         0
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// Vanished relationships
+// ---------------------------------------------------------------------------------------
+
+/// RVV01 as ORD has it, changed on `changed`, with `rels` as its relationships.
+fn rvv01_with(rels: Value, changed: NaiveDate) -> Value {
+    let mut v = record_from(
+        "RVV01",
+        "RVV01",
+        "WILLIAM HARVEY HOSPITAL (ASHFORD)",
+        changed,
+    );
+    v["Organisation"]["Rels"] = json!({ "Rel": rels });
+    v
+}
+
+/// An RE6 relationship to `target` (an NHS trust).
+fn operated_by(target: &str, start: &str, end: Option<&str>) -> Value {
+    let mut date = json!({"Type": "Operational", "Start": start});
+    if let Some(end) = end {
+        date["End"] = json!(end);
+    }
+    json!({
+        "Date": [date],
+        "Status": if end.is_some() { "Inactive" } else { "Active" },
+        "Target": {
+            "OrgId": {"root": "2.16.840.1.113883.2.1.3.2.4.18.48", "assigningAuthorityName": "HSCIC", "extension": target},
+            "PrimaryRoleId": {"id": "RO197", "uniqueRoleId": 1}
+        },
+        "id": "RE6",
+        "uniqueRelId": 1
+    })
+}
+
+#[tokio::test]
+async fn a_vanished_relationship_with_no_replacement_keeps_the_site_and_warns() {
+    let env = Env::new().await;
+    env.ord.notifications(&[]).await;
+    env.ord.list(days_ago(3), &["RVV01"]).await;
+    // The RE6 to RVV is simply gone: no end date, nothing instead.
+    env.ord
+        .record("RVV01", rvv01_with(json!([]), days_ago(1)))
+        .await;
+    let before = env.org("RVV01").await;
+    let report = env.report(&since(days_ago(3))).await;
+    assert_eq!(report["moves"], json!([]));
+    assert!(
+        warned(
+            &report,
+            &["RVV01", "RVV", "gone from ORD without an end date"]
+        ),
+        "{report}"
+    );
+    assert_eq!(warnings(&report).len(), 1);
+    let after = env.org("RVV01").await;
+    assert_eq!(after["trust"], before["trust"]);
+    assert_eq!(after["integratedCareBoard"], before["integratedCareBoard"]);
+    assert_eq!(after["nhsEnglandRegion"], before["nhsEnglandRegion"]);
+}
+
+#[tokio::test]
+async fn a_corrected_relationship_moves_the_site_from_its_own_start() {
+    let env = Env::new().await;
+    env.ord.notifications(&[]).await;
+    let changed = days_ago(1);
+    let corrected_from = NaiveDate::from_ymd_opt(2025, 1, 1).expect("date");
+    env.ord.list(days_ago(3), &["RVV01", "RVVKC"]).await;
+    // RVV01: the wrong RE6 to RVV was removed and a corrected one to RJ1 added from 2025.
+    env.ord
+        .record(
+            "RVV01",
+            rvv01_with(
+                json!([operated_by("RJ1", &corrected_from.to_string(), None)]),
+                changed,
+            ),
+        )
+        .await;
+    // RVVKC, for contrast: an ordinary move (the RE6 to RVV ended), dated by the change.
+    let mut rvvkc = record_from("RVVKC", "RVVKC", "KENT & CANTERBURY HOSPITAL", changed);
+    rvvkc["Organisation"]["Rels"] = json!({"Rel": [
+        operated_by("RVV", "1999-04-01", Some("2024-12-31")),
+        operated_by("RJ1", &corrected_from.to_string(), None),
+    ]});
+    env.ord.record("RVVKC", rvvkc).await;
+    env.ord
+        .record(
+            "RJ1",
+            trust_in(
+                "RJ1",
+                "GUY'S AND ST THOMAS' NHS FOUNDATION TRUST",
+                "QKK",
+                changed,
+            ),
+        )
+        .await;
+
+    let report = env.report(&since(days_ago(3))).await;
+    assert_eq!(
+        report["moves"],
+        json!([
+            {"odsCode": "RVV01", "before": "RVV", "after": "RJ1", "effectiveOn": corrected_from.to_string()},
+            {"odsCode": "RVVKC", "before": "RVV", "after": "RJ1", "effectiveOn": changed.to_string()},
+        ])
+    );
+    assert_eq!(warnings(&report), Vec::<String>::new());
+    // The ICB and region follow from the same day.
+    let icb = change(&report, "RVV01", "integrated_care_board").expect("icb");
+    assert_eq!(icb["after"], "QKK");
+    assert_eq!(icb["effectiveOn"], corrected_from.to_string());
+    let seeded = nhs_organisations::seed::reference_date();
+    assert_eq!(
+        trust_history(&env.db.db, "RVV01").await,
+        [
+            ("RVV".to_string(), seeded),
+            ("RJ1".to_string(), corrected_from)
+        ]
+    );
+    let after = env.org("RVV01").await;
+    assert_eq!(after["trust"]["odsCode"], "RJ1");
+    assert_eq!(after["nhsEnglandRegion"]["regionCode"], "Y56");
 }
