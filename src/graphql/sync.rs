@@ -21,7 +21,9 @@ impl SyncMutation {
     /// Brings the tracked sites, trusts, health boards, ICBs and regions up to date from the
     /// NHS ODS ORD API: names, addresses, contacts, open/closed status and the trust or health
     /// board that runs each site. Never creates records. All or nothing: if ORD fails for any
-    /// tracked code, nothing is applied (`UPSTREAM_UNAVAILABLE`). Needs an admin key.
+    /// tracked code, nothing is applied (`UPSTREAM_UNAVAILABLE`). Also reads ODS's deletion
+    /// notices: a tracked site or trust ODS deleted is kept and marked (`odsDeletion`); a failed
+    /// read of the notices is only a warning. Needs an admin key.
     async fn sync_from_ord(
         &self,
         ctx: &Context<'_>,
