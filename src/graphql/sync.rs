@@ -34,6 +34,15 @@ impl SyncMutation {
         since: Option<Date>,
         #[graphql(
             default = false,
+            desc = "Fetch the full record of every tracked code, whatever its change date (not \
+                    with `since`): how an install whose last sync is older than 185 days \
+                    catches up. At 5 requests per second this takes minutes; the HTTP request \
+                    timeout may cut it short (nothing is then applied), so prefer \
+                    `nhs-organisations sync --full`."
+        )]
+        full: bool,
+        #[graphql(
+            default = false,
             desc = "Report what would change without changing anything."
         )]
         dry_run: bool,
@@ -51,6 +60,7 @@ impl SyncMutation {
             &ord,
             SyncOptions {
                 since: since.map(|d| d.0),
+                full,
                 dry_run,
                 actor: admin.name,
             },
@@ -79,9 +89,11 @@ fn default_client() -> Result<OrdClient, AppError> {
 pub struct SyncReport {
     /// True when nothing was changed (a dry run).
     pub dry_run: bool,
-    /// The first ORD change date asked for.
+    /// True for a full sync (every tracked record fetched).
+    pub full: bool,
+    /// The first ORD change date asked for; for a full sync, the day it ran.
     pub since: Date,
-    /// Codes ORD listed as changed since then.
+    /// Codes ORD listed as changed since then; for a full sync, every tracked code.
     pub listed: i32,
     /// Listed codes this service does not track (never created).
     pub untracked: i32,
@@ -189,6 +201,7 @@ impl From<sync::SyncReport> for SyncReport {
     fn from(r: sync::SyncReport) -> Self {
         Self {
             dry_run: r.dry_run,
+            full: r.full,
             since: Date(r.since),
             listed: count(r.listed),
             untracked: count(r.untracked),

@@ -60,6 +60,8 @@ pub mod actor {
 pub struct SyncOptions {
     /// First `LastChangeDate` to ask ORD for; `None` = the day after the last sync.
     pub since: Option<NaiveDate>,
+    /// A full reconcile: fetch every tracked code, whatever its `LastChangeDate` (no `since`).
+    pub full: bool,
     /// Compute the report, change nothing.
     pub dry_run: bool,
     /// Recorded in the change log: the admin key's name, `cli` or `scheduler`.
@@ -85,8 +87,11 @@ impl SyncProgress for NoProgress {}
 #[serde(rename_all = "camelCase")]
 pub struct SyncReport {
     pub dry_run: bool,
+    /// A full reconcile (every tracked code fetched).
+    pub full: bool,
+    /// The first `LastChangeDate` asked for; a full reconcile's own day.
     pub since: NaiveDate,
-    /// Codes ORD listed as changed.
+    /// Codes ORD listed as changed; for a full reconcile, every tracked code.
     pub listed: usize,
     /// Listed codes we do not track (counted, never created).
     pub untracked: usize,
@@ -174,16 +179,29 @@ pub async fn run(
 ) -> AppResult<SyncReport> {
     let started_at = Utc::now();
     let today = started_at.date_naive();
-    let since = resolve_since(db, opts.since, today).await?;
-
-    let listed = ord.changed_since(since).await?;
+    // A full reconcile needs no change list, so ORD's 185-day window does not bind it.
+    let (since, listed) = if opts.full {
+        if opts.since.is_some() {
+            return Err(AppError::BadUserInput(
+                "A full sync fetches every tracked record whatever its change date; give \
+                 either `full` or `since`, not both."
+                    .into(),
+            ));
+        }
+        (today, None)
+    } else {
+        let since = resolve_since(db, opts.since, today).await?;
+        (since, Some(ord.changed_since(since).await?))
+    };
     // A second opinion on what is gone: a failed read is a warning, never a failed sync.
     let notices = ord.deletions().await.map_err(|e| e.to_string());
     // The bundled trust → ICB lookup: the last word on a moved site's ICB (`placement`).
     let icb_lookup = ReferenceData::bundled()?.icb_lookup;
     let tracked = Tracked::load(db).await?;
+    let listed = listed.unwrap_or_else(|| tracked.live_codes());
     let mut report = SyncReport {
         dry_run: opts.dry_run,
+        full: opts.full,
         since,
         listed: listed.len(),
         ..Default::default()
@@ -420,6 +438,21 @@ impl Tracked {
         placement::parent_kind(self.lhbs.contains_key(code), self.trusts.contains_key(code))
     }
 
+    /// Every live site, trust, board, ICB and region code, sorted, each once (a full sync).
+    fn live_codes(&self) -> Vec<String> {
+        let all: BTreeSet<&String> = [
+            &self.sites,
+            &self.trusts,
+            &self.lhbs,
+            &self.icbs,
+            &self.regions,
+        ]
+        .into_iter()
+        .flat_map(HashMap::keys)
+        .collect();
+        all.into_iter().cloned().collect()
+    }
+
     /// Whether the code is a live site, a trust, a board, an ICB or a region we hold.
     fn is_live(&self, code: &str) -> bool {
         self.sites.contains_key(code)
@@ -448,6 +481,7 @@ pub fn spawn_schedule(
             tokio::time::sleep(wait).await;
             let opts = SyncOptions {
                 since: None,
+                full: false,
                 dry_run: false,
                 actor: actor::SCHEDULER.to_string(),
             };
@@ -507,7 +541,15 @@ impl std::fmt::Display for SyncReport {
         } else {
             "applied"
         };
-        writeln!(out, "ORD sync of changes since {}: {outcome}.", r.since)?;
+        if r.full {
+            writeln!(
+                out,
+                "Full ORD sync of every tracked record on {}: {outcome}.",
+                r.since
+            )?;
+        } else {
+            writeln!(out, "ORD sync of changes since {}: {outcome}.", r.since)?;
+        }
         writeln!(
             out,
             "listed {}, untracked {}, fetched {}, deleted sites skipped {}, not found {}",

@@ -34,3 +34,4 @@ mod snapshot;
 mod startup;
 mod sync;
 mod sync_deletions;
+mod sync_full;

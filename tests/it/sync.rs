@@ -778,6 +778,7 @@ async fn assert_fails_cleanly(env: &Env, args: &str, code: &str, status: Option<
         &env.ord.client,
         SyncOptions {
             since: Some(days_ago(3)),
+            full: false,
             dry_run: false,
             actor: "cli".into(),
         },
@@ -1091,6 +1092,7 @@ async fn dry_run_changes_nothing_and_reports_what_the_real_run_does() {
         &env.ord.client,
         SyncOptions {
             since: Some(start),
+            full: false,
             dry_run: true,
             actor: "cli".into(),
         },
@@ -1450,6 +1452,7 @@ async fn sync_1000() {
         &env.ord.client,
         SyncOptions {
             since: Some(days_ago(2)),
+            full: false,
             dry_run: false,
             actor: "bench".into(),
         },
@@ -1521,6 +1524,7 @@ async fn a_sync_and_admin_edits_released_together_do_not_collide() {
             &client,
             SyncOptions {
                 since: Some(start),
+                full: false,
                 dry_run: false,
                 actor: "scheduler".into(),
             },
