@@ -9,6 +9,7 @@ mod m20261201_000001_change_notify;
 mod m20261202_000001_history_events;
 mod m20261202_000002_unit_name_active;
 mod m20261203_000001_ods_deletions;
+mod m20261203_000002_sync_run_full;
 
 pub struct Migrator;
 
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000001_history_events::Migration),
             Box::new(m20261202_000002_unit_name_active::Migration),
             Box::new(m20261203_000001_ods_deletions::Migration),
+            Box::new(m20261203_000002_sync_run_full::Migration),
         ]
     }
 }

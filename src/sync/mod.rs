@@ -19,8 +19,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use chrono::{Duration, NaiveDate, Utc};
 use sea_orm::{
-    ActiveModelTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, NotSet, QueryOrder,
-    Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, NotSet,
+    QueryFilter, QueryOrder, Set,
 };
 use serde::Serialize;
 
@@ -51,7 +51,7 @@ pub const MAX_CONCURRENCY: usize = 32;
 pub mod actor {
     /// `nhs-organisations sync`.
     pub const CLI: &str = "cli";
-    /// The `SYNC_EVERY` schedule inside `serve`.
+    /// The `SYNC_EVERY` and `SYNC_FULL_EVERY` schedules inside `serve`.
     pub const SCHEDULER: &str = "scheduler";
 }
 
@@ -353,6 +353,7 @@ async fn insert_run<C: ConnectionTrait>(
         changes: Set(count(report.changes.len())),
         warnings: Set(count(report.warnings.len())),
         report: Set(serde_json::to_string(report).ok()),
+        full: Set(report.full),
     }
     .insert(db)
     .await?;
@@ -474,49 +475,70 @@ pub fn spawn_schedule(
     ord: OrdClient,
     every: std::time::Duration,
 ) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut wait = first_wait(&db, every).await;
-        loop {
-            tracing::info!(in_secs = wait.as_secs(), "next scheduled ORD sync");
-            tokio::time::sleep(wait).await;
-            let opts = SyncOptions {
-                since: None,
-                full: false,
-                dry_run: false,
-                actor: actor::SCHEDULER.to_string(),
-            };
-            wait = match run(&db, &ord, opts, &NoProgress).await {
-                Ok(report) => {
-                    tracing::info!(
-                        since = %report.since,
-                        listed = report.listed,
-                        untracked = report.untracked,
-                        changes = report.changes.len(),
-                        moves = report.moves.len(),
-                        closures = report.closures.len(),
-                        warnings = report.warnings.len(),
-                        "scheduled ORD sync applied"
-                    );
-                    for w in &report.warnings {
-                        tracing::warn!("scheduled ORD sync: {w}");
-                    }
-                    every
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "scheduled ORD sync failed; nothing was applied");
-                    every.min(RETRY_FAILED_SCHEDULE)
-                }
-            };
-        }
-    })
+    tokio::spawn(schedule(db, ord, every, false))
 }
 
-/// How long until the first scheduled run: `every` after the last run finished, at least zero.
-async fn first_wait(db: &DatabaseConnection, every: std::time::Duration) -> std::time::Duration {
-    let last = sync_run::Entity::find()
-        .order_by_desc(sync_run::Column::FinishedAt)
-        .one(db)
-        .await;
+/// Runs a full reconcile every `every` inside `serve` (`SYNC_FULL_EVERY`; actor `scheduler`),
+/// the first one due `every` after the last applied full sync (at once if there never was one).
+pub fn spawn_full_schedule(
+    db: DatabaseConnection,
+    ord: OrdClient,
+    every: std::time::Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(schedule(db, ord, every, true))
+}
+
+/// The loop of a schedule: incremental syncs, or full ones.
+async fn schedule(db: DatabaseConnection, ord: OrdClient, every: std::time::Duration, full: bool) {
+    let kind = if full { "full" } else { "incremental" };
+    let mut wait = first_wait(&db, every, full).await;
+    loop {
+        tracing::info!(in_secs = wait.as_secs(), kind, "next scheduled ORD sync");
+        tokio::time::sleep(wait).await;
+        let opts = SyncOptions {
+            since: None,
+            full,
+            dry_run: false,
+            actor: actor::SCHEDULER.to_string(),
+        };
+        wait = match run(&db, &ord, opts, &NoProgress).await {
+            Ok(report) => {
+                tracing::info!(
+                    kind,
+                    since = %report.since,
+                    listed = report.listed,
+                    untracked = report.untracked,
+                    changes = report.changes.len(),
+                    moves = report.moves.len(),
+                    closures = report.closures.len(),
+                    warnings = report.warnings.len(),
+                    "scheduled ORD sync applied"
+                );
+                for w in &report.warnings {
+                    tracing::warn!("scheduled ORD sync: {w}");
+                }
+                every
+            }
+            Err(e) => {
+                tracing::error!(error = %e, kind, "scheduled ORD sync failed; nothing was applied");
+                every.min(RETRY_FAILED_SCHEDULE)
+            }
+        };
+    }
+}
+
+/// How long until the first scheduled run: `every` after the last run (the last full run, for
+/// the full schedule) finished, at least zero.
+async fn first_wait(
+    db: &DatabaseConnection,
+    every: std::time::Duration,
+    full: bool,
+) -> std::time::Duration {
+    let mut query = sync_run::Entity::find().order_by_desc(sync_run::Column::FinishedAt);
+    if full {
+        query = query.filter(sync_run::Column::Full.eq(true));
+    }
+    let last = query.one(db).await;
     match last {
         Ok(Some(run)) => {
             let due = run.finished_at + chrono::Duration::from_std(every).unwrap_or_default();

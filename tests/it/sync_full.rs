@@ -369,3 +369,37 @@ async fn the_command_runs_a_full_sync_and_reports_the_count() {
         .expect("run");
     assert!(!out.status.success());
 }
+
+#[tokio::test]
+async fn the_full_schedule_runs_a_full_sync_first_when_there_never_was_one() {
+    let env = Env::new().await;
+    env.ord
+        .record(
+            "RVV01",
+            record_from("RVV01", "RVV01", "FULL SCHEDULE", days_ago(300)),
+        )
+        .await;
+    // An incremental run does not count: the full schedule is still due at once.
+    env.ord.list(days_ago(30), &[]).await;
+    data(env.sync("").await);
+    let task = sync::spawn_full_schedule(
+        env.db.db.clone(),
+        env.ord.client.clone(),
+        Duration::from_secs(3600),
+    );
+    let full_runs = "SELECT COUNT(*) FROM sync_runs WHERE full = true";
+    let ran = common::eventually(Duration::from_secs(20), || async {
+        count(&env.db.db, full_runs).await == 1
+    })
+    .await;
+    task.abort();
+    assert!(ran, "the full schedule did not run");
+    assert_eq!(
+        count(
+            &env.db.db,
+            "SELECT COUNT(*) FROM change_log WHERE actor = 'scheduler' AND code = 'RVV01' AND field = 'name'"
+        )
+        .await,
+        1
+    );
+}
