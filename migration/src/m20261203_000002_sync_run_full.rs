@@ -18,7 +18,7 @@ impl MigrationTrait for Migration {
                 Table::alter()
                     .table(Alias::new("sync_runs"))
                     .add_column(
-                        ColumnDef::new(Alias::new("full"))
+                        ColumnDef::new(Alias::new("full_sync"))
                             .boolean()
                             .not_null()
                             .default(false),
@@ -33,7 +33,7 @@ impl MigrationTrait for Migration {
             .alter_table(
                 Table::alter()
                     .table(Alias::new("sync_runs"))
-                    .drop_column(Alias::new("full"))
+                    .drop_column(Alias::new("full_sync"))
                     .to_owned(),
             )
             .await

@@ -353,7 +353,7 @@ async fn insert_run<C: ConnectionTrait>(
         changes: Set(count(report.changes.len())),
         warnings: Set(count(report.warnings.len())),
         report: Set(serde_json::to_string(report).ok()),
-        full: Set(report.full),
+        full_sync: Set(report.full),
     }
     .insert(db)
     .await?;
@@ -536,7 +536,7 @@ async fn first_wait(
 ) -> std::time::Duration {
     let mut query = sync_run::Entity::find().order_by_desc(sync_run::Column::FinishedAt);
     if full {
-        query = query.filter(sync_run::Column::Full.eq(true));
+        query = query.filter(sync_run::Column::FullSync.eq(true));
     }
     let last = query.one(db).await;
     match last {

@@ -387,7 +387,7 @@ async fn the_full_schedule_runs_a_full_sync_first_when_there_never_was_one() {
         env.ord.client.clone(),
         Duration::from_secs(3600),
     );
-    let full_runs = "SELECT COUNT(*) FROM sync_runs WHERE full = true";
+    let full_runs = "SELECT COUNT(*) FROM sync_runs WHERE full_sync = true";
     let ran = common::eventually(Duration::from_secs(20), || async {
         count(&env.db.db, full_runs).await == 1
     })
