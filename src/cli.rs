@@ -104,8 +104,12 @@ impl ServeArgs {
 struct SyncArgs {
     /// First ORD change date to include, YYYY-MM-DD (at most 185 days ago). Default: the
     /// day after the last sync; the first time, 30 days ago.
-    #[arg(long, value_parser = parse_date)]
+    #[arg(long, value_parser = parse_date, conflicts_with = "full")]
     since: Option<NaiveDate>,
+    /// Fetch every tracked record, whatever its change date: how an install whose last sync
+    /// is more than 185 days old catches up (minutes at 5 requests per second).
+    #[arg(long)]
+    full: bool,
     /// Report what would change without changing anything.
     #[arg(long)]
     dry_run: bool,
@@ -379,6 +383,7 @@ async fn run_sync(args: SyncArgs) -> anyhow::Result<()> {
         .then(Bar::new);
     let opts = SyncOptions {
         since: args.since,
+        full: args.full,
         dry_run: args.dry_run,
         actor: sync::actor::CLI.to_string(),
     };

@@ -129,6 +129,10 @@ pub struct ServerSettings {
     /// Run the ORD sync inside `serve` this often, e.g. `24h`, `90m`, `1d12h` (off when unset).
     #[arg(long, env = "SYNC_EVERY")]
     pub sync_every: Option<SyncEvery>,
+    /// Run a full ORD sync (every tracked record) inside `serve` this often, e.g. `7d` (off when
+    /// unset): the safety net for what incremental syncs miss.
+    #[arg(long, env = "SYNC_FULL_EVERY")]
+    pub sync_full_every: Option<SyncEvery>,
     #[command(flatten)]
     pub limits: QueryLimits,
 }
@@ -209,6 +213,11 @@ impl ServerSettings {
         self.sync_every.and_then(|every| every.0)
     }
 
+    /// The full-sync interval of `serve`, or `None` when that schedule is off.
+    pub fn full_schedule(&self) -> Option<Duration> {
+        self.sync_full_every.and_then(|every| every.0)
+    }
+
     /// How often the snapshot looks for other processes' writes (at least every 50 ms).
     pub fn snapshot_poll(&self) -> Duration {
         Duration::from_millis(self.snapshot_poll_ms.max(50))
@@ -250,7 +259,7 @@ impl std::str::FromStr for CorsOrigins {
     }
 }
 
-/// `SYNC_EVERY`: an interval such as `24h`, or empty for off (as when unset).
+/// `SYNC_EVERY`, `SYNC_FULL_EVERY`: an interval such as `24h`, or empty for off (as when unset).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SyncEvery(Option<Duration>);
 
@@ -262,9 +271,9 @@ impl std::str::FromStr for SyncEvery {
         if text.is_empty() {
             return Ok(Self(None));
         }
-        parse_interval(text).map(|d| Self(Some(d))).ok_or_else(|| {
-            format!("SYNC_EVERY '{text}' is not an interval like 24h, 90m, 1d12h or 3600s")
-        })
+        parse_interval(text)
+            .map(|d| Self(Some(d)))
+            .ok_or_else(|| format!("'{text}' is not an interval like 24h, 90m, 1d12h or 3600s"))
     }
 }
 
@@ -463,6 +472,8 @@ mod tests {
             " https://a.example, ,http://b.example:8080",
             "--sync-every",
             "1d12h",
+            "--sync-full-every",
+            "7d",
             "--ord-base-url",
             "http://127.0.0.1:9/ORD/2-0-0",
             "--ord-timeout-secs",
@@ -478,6 +489,10 @@ mod tests {
             .collect();
         assert_eq!(origins, ["https://a.example", "http://b.example:8080"]);
         assert_eq!(all.server.schedule(), Some(Duration::from_secs(129_600)));
+        assert_eq!(
+            all.server.full_schedule(),
+            Some(Duration::from_secs(7 * 86_400))
+        );
         assert_eq!(
             all.ord.ord_base_url.as_str(),
             "http://127.0.0.1:9/ORD/2-0-0/"
@@ -499,6 +514,7 @@ mod tests {
                 "CORS_ORIGINS",
             ),
             (&["--sync-every", "24"], "SYNC_EVERY"),
+            (&["--sync-full-every", "weekly"], "SYNC_FULL_EVERY"),
             (&["--ord-base-url", "ftp://x.example"], "ORD_BASE_URL"),
             (&["--ord-max-rps", "0"], "ORD_MAX_RPS"),
             (&["--ord-timeout-secs", "0"], "ORD_TIMEOUT_SECS"),

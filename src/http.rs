@@ -68,6 +68,14 @@ impl AppState {
             (Some(_), None) => tracing::warn!("SYNC_EVERY is set, but there is no ORD client"),
             (None, _) => tracing::info!("ORD sync schedule off (set SYNC_EVERY to turn it on)"),
         }
+        match (settings.full_schedule(), &ord) {
+            (Some(every), Some(ord)) => {
+                tracing::info!(every_secs = every.as_secs(), "full ORD sync schedule on");
+                crate::sync::spawn_full_schedule(db.clone(), ord.clone(), every);
+            }
+            (Some(_), None) => tracing::warn!("SYNC_FULL_EVERY is set, but there is no ORD client"),
+            (None, _) => {}
+        }
         let state = Self::new(db, ord, &settings.limits);
         state.store.refresh().await?;
         state.store.spawn_watch(settings.snapshot_poll());

@@ -14,6 +14,13 @@ pub fn is_active(rec: &OrdOrganisation, today: NaiveDate) -> bool {
     rec.active && rec.closed_on().is_none_or(|d| d > today)
 }
 
+/// Whether the record may describe one of ours. An archived "RefOnly" skeleton (ODS keeps one
+/// for each record closed before 31 March 2017: no relationships, successions or contacts) is a
+/// reference target only: it never updates, closes, reopens or creates a row.
+pub fn is_source_of_truth(rec: &OrdOrganisation) -> bool {
+    !rec.ref_only
+}
+
 /// Whether the record has any address part.
 pub fn has_address(rec: &OrdOrganisation) -> bool {
     [
@@ -29,7 +36,7 @@ pub fn has_address(rec: &OrdOrganisation) -> bool {
 }
 
 /// The columns `site` may change, in the order the sync reports them.
-pub const SITE_FIELDS: [organisation::Column; 11] = {
+pub const SITE_FIELDS: [organisation::Column; 13] = {
     use organisation::Column as C;
     [
         C::Name,
@@ -43,11 +50,13 @@ pub const SITE_FIELDS: [organisation::Column; 11] = {
         C::Website,
         C::Active,
         C::PublishedAt,
+        C::OdsDeletedOn,
+        C::OdsDeletionReason,
     ]
 };
 
 /// The columns `trust` may change, in the order the sync reports them.
-pub const TRUST_FIELDS: [trust::Column; 10] = {
+pub const TRUST_FIELDS: [trust::Column; 12] = {
     use trust::Column as C;
     [
         C::Name,
@@ -60,8 +69,17 @@ pub const TRUST_FIELDS: [trust::Column; 10] = {
         C::Website,
         C::Active,
         C::PublishedAt,
+        C::OdsDeletedOn,
+        C::OdsDeletionReason,
     ]
 };
+
+/// ORD serves the record, so it is published: any deletion mark from its `notifications`
+/// (a deletion since undone by republishing) goes.
+fn clear_deletion(on: &mut Option<NaiveDate>, reason: &mut Option<String>) {
+    *on = None;
+    *reason = None;
+}
 
 /// `ours` unless ORD has a value.
 fn or_ours(ord: &Option<String>, ours: &Option<String>) -> Option<String> {
@@ -88,6 +106,7 @@ pub fn site(
     out.website = or_ours(&rec.website, &row.website);
     out.active = is_active(rec, today);
     out.published_at = rec.last_change_date.or(row.published_at);
+    clear_deletion(&mut out.ods_deleted_on, &mut out.ods_deletion_reason);
     out
 }
 
@@ -106,6 +125,7 @@ pub fn trust(row: &trust::Model, rec: &OrdOrganisation, today: NaiveDate) -> tru
     out.website = or_ours(&rec.website, &row.website);
     out.active = is_active(rec, today);
     out.published_at = rec.last_change_date.or(row.published_at);
+    clear_deletion(&mut out.ods_deleted_on, &mut out.ods_deletion_reason);
     out
 }
 
@@ -162,6 +182,8 @@ mod tests {
             active: true,
             published_at: Some(day(1)),
             deleted_at: None,
+            ods_deleted_on: None,
+            ods_deletion_reason: None,
         }
     }
 
@@ -229,6 +251,8 @@ mod tests {
             website: Some("https://www.ekhuft.nhs.uk/".into()),
             active: true,
             published_at: None,
+            ods_deleted_on: None,
+            ods_deletion_reason: None,
         };
         let rec = OrdOrganisation {
             country: None,

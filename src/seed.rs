@@ -249,6 +249,8 @@ fn plan_records(data: &ReferenceData, p: &mut SeedPlan) {
             website: None,
             active: true,
             published_at: None,
+            ods_deleted_on: None,
+            ods_deletion_reason: None,
         });
     }
     for n in &data.diabetes_networks {
@@ -335,6 +337,8 @@ fn site_row(s: &Site) -> organisation::Model {
         active: true,
         published_at: None,
         deleted_at: None,
+        ods_deleted_on: None,
+        ods_deletion_reason: None,
     }
 }
 

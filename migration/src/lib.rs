@@ -8,6 +8,8 @@ mod m20260103_000002_ord_successions;
 mod m20261201_000001_change_notify;
 mod m20261202_000001_history_events;
 mod m20261202_000002_unit_name_active;
+mod m20261203_000001_ods_deletions;
+mod m20261203_000002_sync_run_full;
 
 pub struct Migrator;
 
@@ -22,6 +24,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000001_change_notify::Migration),
             Box::new(m20261202_000001_history_events::Migration),
             Box::new(m20261202_000002_unit_name_active::Migration),
+            Box::new(m20261203_000001_ods_deletions::Migration),
+            Box::new(m20261203_000002_sync_run_full::Migration),
         ]
     }
 }

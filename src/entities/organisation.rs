@@ -26,6 +26,10 @@ pub struct Model {
     pub published_at: Option<Date>,
     /// Set when a merger deletes the site; the row and its history stay.
     pub deleted_at: Option<DateTimeUtc>,
+    /// The day ODS deleted the record (its `notifications`); cleared when it is republished.
+    pub ods_deleted_on: Option<Date>,
+    /// ODS's reason for that deletion (e.g. `HUMAN ERROR`).
+    pub ods_deletion_reason: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -20,6 +20,8 @@ pub struct Model {
     pub warnings: i32,
     /// The full report as JSON.
     pub report: Option<String>,
+    /// A full reconcile (every tracked code fetched). Not `full`: a reserved word in PostgreSQL.
+    pub full_sync: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -20,6 +20,10 @@ pub struct Model {
     pub website: Option<String>,
     pub active: bool,
     pub published_at: Option<Date>,
+    /// The day ODS deleted the record (its `notifications`); cleared when it is republished.
+    pub ods_deleted_on: Option<Date>,
+    /// ODS's reason for that deletion (e.g. `HUMAN ERROR`).
+    pub ods_deletion_reason: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

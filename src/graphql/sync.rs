@@ -21,7 +21,9 @@ impl SyncMutation {
     /// Brings the tracked sites, trusts, health boards, ICBs and regions up to date from the
     /// NHS ODS ORD API: names, addresses, contacts, open/closed status and the trust or health
     /// board that runs each site. Never creates records. All or nothing: if ORD fails for any
-    /// tracked code, nothing is applied (`UPSTREAM_UNAVAILABLE`). Needs an admin key.
+    /// tracked code, nothing is applied (`UPSTREAM_UNAVAILABLE`). Also reads ODS's deletion
+    /// notices: a tracked site or trust ODS deleted is kept and marked (`odsDeletion`); a failed
+    /// read of the notices is only a warning. Needs an admin key.
     async fn sync_from_ord(
         &self,
         ctx: &Context<'_>,
@@ -30,6 +32,15 @@ impl SyncMutation {
                     after the last sync; the first time, 30 days ago."
         )]
         since: Option<Date>,
+        #[graphql(
+            default = false,
+            desc = "Fetch the full record of every tracked code, whatever its change date (not \
+                    with `since`): how an install whose last sync is older than 185 days \
+                    catches up. At 5 requests per second this takes minutes; the HTTP request \
+                    timeout may cut it short (nothing is then applied), so prefer \
+                    `nhs-organisations sync --full`."
+        )]
+        full: bool,
         #[graphql(
             default = false,
             desc = "Report what would change without changing anything."
@@ -49,6 +60,7 @@ impl SyncMutation {
             &ord,
             SyncOptions {
                 since: since.map(|d| d.0),
+                full,
                 dry_run,
                 actor: admin.name,
             },
@@ -77,9 +89,11 @@ fn default_client() -> Result<OrdClient, AppError> {
 pub struct SyncReport {
     /// True when nothing was changed (a dry run).
     pub dry_run: bool,
-    /// The first ORD change date asked for.
+    /// True for a full sync (every tracked record fetched).
+    pub full: bool,
+    /// The first ORD change date asked for; for a full sync, the day it ran.
     pub since: Date,
-    /// Codes ORD listed as changed since then.
+    /// Codes ORD listed as changed since then; for a full sync, every tracked code.
     pub listed: i32,
     /// Listed codes this service does not track (never created).
     pub untracked: i32,
@@ -98,6 +112,9 @@ pub struct SyncReport {
     pub closures: Vec<SyncClosure>,
     /// Successions (mergers, re-codings) recorded for the first time.
     pub successions: Vec<SyncSuccession>,
+    /// Tracked sites and trusts newly marked as deleted at ODS (its deletion notices). They are
+    /// kept, with `odsDeletion` set.
+    pub deletions: Vec<SyncDeletion>,
     /// Things that need a look: unknown new parents, codes gone from ORD, ...
     pub warnings: Vec<String>,
 }
@@ -163,6 +180,19 @@ pub struct SyncSuccession {
     pub effective_on: Option<Date>,
 }
 
+/// A tracked record ODS deleted after the newest version we hold.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct SyncDeletion {
+    /// Code of the deleted record.
+    pub ods_code: String,
+    /// Kind of record (`organisation` or `trust`).
+    pub entity: String,
+    /// The day ODS deleted it.
+    pub deleted_on: Date,
+    /// ODS's reason (e.g. `HUMAN ERROR`), when it gives one.
+    pub reason: Option<String>,
+}
+
 fn count(n: usize) -> i32 {
     i32::try_from(n).unwrap_or(i32::MAX)
 }
@@ -171,6 +201,7 @@ impl From<sync::SyncReport> for SyncReport {
     fn from(r: sync::SyncReport) -> Self {
         Self {
             dry_run: r.dry_run,
+            full: r.full,
             since: Date(r.since),
             listed: count(r.listed),
             untracked: count(r.untracked),
@@ -218,6 +249,16 @@ impl From<sync::SyncReport> for SyncReport {
                     kind: s.kind.as_str().to_string(),
                     target_code: s.target_code,
                     effective_on: s.effective_on.map(Date),
+                })
+                .collect(),
+            deletions: r
+                .deletions
+                .into_iter()
+                .map(|d| SyncDeletion {
+                    ods_code: d.ods_code,
+                    entity: d.entity,
+                    deleted_on: Date(d.deleted_on),
+                    reason: d.reason,
                 })
                 .collect(),
             warnings: r.warnings,

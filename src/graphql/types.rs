@@ -39,6 +39,23 @@ fn successions(s: &Snapshot, list: Vec<&snapshot::Succession>, day: Day) -> Vec<
         .collect()
 }
 
+/// ODS deleted the record (announced in its deletion notices) after the newest version we hold.
+/// We keep it, with its history; republishing at ODS clears this.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct OdsDeletion {
+    /// The day ODS deleted it.
+    pub deleted_on: Date,
+    /// ODS's reason (e.g. `HUMAN ERROR`), when it gave one.
+    pub reason: Option<String>,
+}
+
+fn ods_deletion(on: Option<Day>, reason: &Option<String>) -> Option<OdsDeletion> {
+    on.map(|d| OdsDeletion {
+        deleted_on: Date(d),
+        reason: reason.clone(),
+    })
+}
+
 /// One value an attribute held, and for which days.
 #[derive(SimpleObject, Clone, Debug)]
 pub struct AttributePeriod {
@@ -293,6 +310,12 @@ impl Organisation {
         self.rec.published_at.map(Date)
     }
 
+    /// Set when ODS deleted the record after the newest version we hold (the ORD sync reads
+    /// ODS's deletion notices); null otherwise.
+    async fn ods_deletion(&self) -> Option<OdsDeletion> {
+        ods_deletion(self.rec.ods_deleted_on, &self.rec.ods_deletion_reason)
+    }
+
     /// The NHS trust that runs the site (English and Jersey sites).
     async fn trust(&self, ctx: &Context<'_>) -> Result<Option<Trust>> {
         up(ctx, &self.level, edges::SITE_TRUST, self.rec.id).await
@@ -504,6 +527,12 @@ impl Trust {
     /// The date ODS last changed the record (from the ORD sync).
     async fn published_at(&self) -> Option<Date> {
         self.rec.published_at.map(Date)
+    }
+
+    /// Set when ODS deleted the record after the newest version we hold (the ORD sync reads
+    /// ODS's deletion notices); null otherwise.
+    async fn ods_deletion(&self) -> Option<OdsDeletion> {
+        ods_deletion(self.rec.ods_deleted_on, &self.rec.ods_deletion_reason)
     }
 
     /// The current sites the trust runs, by name.

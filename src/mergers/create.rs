@@ -253,6 +253,14 @@ async fn create_source<'r, C: ConnectionTrait>(
             MergerStatus::NotFound,
             format!("ORD has no organisation {code}"),
         )),
+        Some(Some(org)) if !ord_rows::is_source_of_truth(org) => Err(MergerResult::new(
+            code,
+            MergerStatus::Refused,
+            format!(
+                "ORD holds only an archived reference skeleton (refOnly) for {code} (closed before \
+                 31 March 2017); a skeleton is never used to add a site"
+            ),
+        )),
         Some(Some(org)) => Ok(org),
     })
 }
@@ -421,6 +429,8 @@ async fn write_site<C: ConnectionTrait>(
         active: true,
         published_at: None,
         deleted_at: None,
+        ods_deleted_on: None,
+        ods_deletion_reason: None,
     };
     let mut row = ord_rows::site(existing.unwrap_or(&blank), org, today());
     if let Some((lat, lon)) = coords {

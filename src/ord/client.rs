@@ -10,7 +10,10 @@ use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, RETRY_AFTER};
 use reqwest::{StatusCode, Url};
 use tokio::time::Instant;
 
-use super::model::{normalise_code, parse_organisation_at, parse_sync_at, OrdOrganisation};
+use super::model::{
+    normalise_code, parse_notifications_at, parse_organisation_at, parse_sync_at, OrdDeletion,
+    OrdOrganisation,
+};
 use super::OrdError;
 
 /// Production base URL of ORD 2-0-0 (also the default of `ORD_BASE_URL`).
@@ -195,6 +198,26 @@ impl OrdClient {
             }
             StatusCode::NOT_ACCEPTABLE => Err(OrdError::DateTooOld),
             _ => Err(unexpected_status(&url_path, &reply)),
+        }
+    }
+
+    /// The whole-record deletions ORD announces for the last 185 days (`GET notifications`), in
+    /// response order. Any status but 200 is an error (the endpoint itself never 404s).
+    pub async fn deletions(&self) -> Result<Vec<OrdDeletion>, OrdError> {
+        let url_path = "notifications";
+        let url = self.endpoint(url_path, url_path)?;
+        let reply = self.get(url, url_path).await?;
+        match reply.status {
+            StatusCode::OK => {
+                let deletions = parse_notifications_at(&reply.body, url_path)?;
+                tracing::debug!(
+                    url_path,
+                    count = deletions.len(),
+                    "ORD listed deleted records"
+                );
+                Ok(deletions)
+            }
+            _ => Err(unexpected_status(url_path, &reply)),
         }
     }
 
@@ -657,6 +680,35 @@ mod tests {
         assert_eq!(codes[0], "8HD87");
         assert_eq!(codes[9], "7A4BV");
         server.verify().await;
+    }
+
+    #[tokio::test]
+    async fn deletions_are_read_and_a_404_is_an_error() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path(format!("{PREFIX}/notifications")))
+            .respond_with(json_response(
+                200,
+                fixture("notifications/notifications.json"),
+            ))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let c = client(&server, |_| {});
+        let deletions = c.deletions().await.expect("ok");
+        let codes: Vec<&str> = deletions.iter().map(|d| d.code.as_str()).collect();
+        assert_eq!(codes, ["I8M8X", "F3W7C"]);
+        assert_eq!(deletions[0].reason.as_deref(), Some("HUMAN ERROR"));
+        server.verify().await;
+
+        let bare = MockServer::start().await;
+        let err = client(&bare, |_| {}).deletions().await.expect_err("404");
+        match err {
+            OrdError::Unavailable {
+                url_path, status, ..
+            } => assert_eq!((url_path.as_str(), status), ("notifications", Some(404))),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[tokio::test]

@@ -13,18 +13,20 @@
 //! * `GET organisations/{code}` → [`OrdClient::organisation`]
 //! * `GET sync?LastChangeDate=YYYY-MM-DD` → [`OrdClient::changed_since`] (ORD refuses dates
 //!   more than 185 days back with HTTP 406, reported as [`OrdError::DateTooOld`]).
+//! * `GET notifications` → [`OrdClient::deletions`] (whole-record deletions of the last 185
+//!   days).
 
 pub mod client;
 pub mod model;
 
 pub use client::{OrdClient, OrdConfig, DEFAULT_BASE_URL, DEFAULT_USER_AGENT};
 pub use model::{
-    classify_role, code_from_org_link, parse_organisation, parse_sync, OrdOrganisation, OrdRel,
-    OrdRole, OrdSuccession, RoleClass, SuccessionKind, REL_COMMISSIONED_BY, REL_IN_GEOGRAPHY_OF,
-    REL_OPERATED_BY, REL_PARTNER_TO, REL_SUB_DIVISION_OF, ROLE_CCG, ROLE_FOUNDATION_TRUST,
-    ROLE_ICB, ROLE_INTEGRATED_CARE_BOARD, ROLE_LHB_SITE, ROLE_NHS_TRUST, ROLE_REGION,
-    ROLE_REGION_LOCAL_OFFICE, ROLE_STP, ROLE_STRATEGIC_PARTNERSHIP, ROLE_SUB_ICB_LOCATION,
-    ROLE_TRUST_SITE, ROLE_WELSH_LHB,
+    classify_role, code_from_org_link, parse_notifications, parse_organisation, parse_sync,
+    OrdDeletion, OrdOrganisation, OrdRel, OrdRole, OrdSuccession, RoleClass, SuccessionKind,
+    REL_COMMISSIONED_BY, REL_IN_GEOGRAPHY_OF, REL_OPERATED_BY, REL_PARTNER_TO, REL_SUB_DIVISION_OF,
+    ROLE_CCG, ROLE_FOUNDATION_TRUST, ROLE_ICB, ROLE_INTEGRATED_CARE_BOARD, ROLE_LHB_SITE,
+    ROLE_NHS_TRUST, ROLE_REGION, ROLE_REGION_LOCAL_OFFICE, ROLE_STP, ROLE_STRATEGIC_PARTNERSHIP,
+    ROLE_SUB_ICB_LOCATION, ROLE_TRUST_SITE, ROLE_WELSH_LHB,
 };
 
 /// Everything that can go wrong talking to ORD or reading its JSON.

@@ -7,7 +7,7 @@
 //! them into a clean [`OrdOrganisation`] with upper-case codes, real dates and `None`
 //! instead of empty strings.
 
-use chrono::NaiveDate;
+use chrono::{NaiveDate, NaiveDateTime};
 use serde::{Deserialize, Deserializer};
 
 use super::OrdError;
@@ -478,9 +478,71 @@ pub struct RawOrgLink {
     pub org_link: Option<String>,
 }
 
+/// Body of `GET notifications`: `{"DeletedOrganisations": [...]}`, the whole-record deletions
+/// of the last 185 days.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct RawNotifications {
+    /// Deleted records; missing or `null` → empty.
+    #[serde(rename = "DeletedOrganisations")]
+    pub deleted_organisations: OneOrMany<RawDeletedOrganisation>,
+}
+
+/// One deletion notice.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct RawDeletedOrganisation {
+    /// `OrgID` (capital D here, unlike `OrgId` elsewhere): the deleted ODS code.
+    #[serde(rename = "OrgID", alias = "OrgId", deserialize_with = "lenient_string")]
+    pub org_id: Option<String>,
+    /// `PrimaryRoleId`: a bare role code here (an object is accepted too).
+    #[serde(rename = "PrimaryRoleId")]
+    pub primary_role_id: Option<RawPrimaryRoleId>,
+    /// `reason`: `{code, description}`, e.g. `3` / `HUMAN ERROR`.
+    pub reason: Option<RawCoded>,
+    /// `time`: `YYYY-MM-DD HH:MM:SS`, no zone.
+    pub time: Option<String>,
+    /// `type`: `{code, description}`, e.g. `1` / `Machine`.
+    #[serde(rename = "type")]
+    pub kind: Option<RawCoded>,
+}
+
+/// A `{code, description}` pair of the notifications body.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct RawCoded {
+    /// The code (an integer on the wire; kept as text).
+    #[serde(deserialize_with = "lenient_string")]
+    pub code: Option<String>,
+    /// Its description.
+    pub description: Option<String>,
+}
+
 // ---------------------------------------------------------------------------------------
 // Parsed, domain-neutral record.
 // ---------------------------------------------------------------------------------------
+
+/// One whole-record deletion ODS announced in `notifications`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OrdDeletion {
+    /// ODS code of the deleted record, upper case.
+    pub code: String,
+    /// Its primary role, upper case.
+    pub primary_role: Option<String>,
+    /// When ODS deleted it (`time`, no zone given); `None` if missing or unreadable.
+    pub deleted_at: Option<NaiveDateTime>,
+    /// `reason.code` (1 third party error, 2 org does not exist, 3 human error).
+    pub reason_code: Option<String>,
+    /// `reason.description`, e.g. `HUMAN ERROR`.
+    pub reason: Option<String>,
+}
+
+impl OrdDeletion {
+    /// The day of the deletion.
+    pub fn deleted_on(&self) -> Option<NaiveDate> {
+        self.deleted_at.map(|t| t.date())
+    }
+}
 
 /// One role held by an organisation.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -722,6 +784,48 @@ pub(crate) fn parse_sync_at(body: &[u8], url_path: &str) -> Result<Vec<String>, 
         }
     }
     Ok(codes)
+}
+
+/// Parses the body of `GET notifications` into deletions, in response order. A missing or empty
+/// `DeletedOrganisations` gives an empty list; entries without a usable code are skipped.
+pub fn parse_notifications(body: &[u8]) -> Result<Vec<OrdDeletion>, OrdError> {
+    parse_notifications_at(body, "notifications")
+}
+
+pub(crate) fn parse_notifications_at(
+    body: &[u8],
+    url_path: &str,
+) -> Result<Vec<OrdDeletion>, OrdError> {
+    let raw: RawNotifications =
+        serde_json::from_slice(body).map_err(|e| OrdError::InvalidResponse {
+            url_path: url_path.to_owned(),
+            detail: format!("not an ORD notifications document: {e}"),
+        })?;
+    let mut out = Vec::with_capacity(raw.deleted_organisations.len());
+    for entry in raw.deleted_organisations.into_vec() {
+        let Some(code) = entry.org_id.as_deref().and_then(normalise_code) else {
+            tracing::warn!(url_path, org_id = ?entry.org_id, "ORD deletion notice without a valid ODS code skipped");
+            continue;
+        };
+        let reason = entry.reason.unwrap_or_default();
+        out.push(OrdDeletion {
+            code,
+            primary_role: clean_code(entry.primary_role_id.and_then(|r| r.id)),
+            deleted_at: parse_time(entry.time.as_deref()),
+            reason_code: clean(reason.code),
+            reason: clean(reason.description),
+        });
+    }
+    Ok(out)
+}
+
+/// `YYYY-MM-DD HH:MM:SS` (also with a `T`, or a bare date); anything else → `None`.
+fn parse_time(value: Option<&str>) -> Option<NaiveDateTime> {
+    let value = value?.trim();
+    ["%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S"]
+        .iter()
+        .find_map(|f| NaiveDateTime::parse_from_str(value, f).ok())
+        .or_else(|| parse_date(Some(value)).and_then(|d| d.and_hms_opt(0, 0, 0)))
 }
 
 /// The ODS code at the end of an `OrgLink` URL (query such as `?_format=xml` and a
@@ -1307,6 +1411,59 @@ mod tests {
         assert_eq!(parse_sync(single).expect("single"), ["Y59"]);
         assert!(matches!(
             parse_sync(b"<Organisations/>"),
+            Err(OrdError::InvalidResponse { .. })
+        ));
+    }
+
+    #[test]
+    fn notifications_fixture_lists_deletions() {
+        let body = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/ord/notifications/notifications.json"
+        ))
+        .expect("notifications fixture");
+        let deletions = parse_notifications(&body).expect("parses");
+        assert_eq!(deletions.len(), 2);
+        assert_eq!(
+            deletions[0],
+            OrdDeletion {
+                code: "I8M8X".into(),
+                primary_role: Some("RO96".into()),
+                deleted_at: d("2023-09-01").and_hms_opt(0, 0, 0),
+                reason_code: Some("3".into()),
+                reason: Some("HUMAN ERROR".into()),
+            }
+        );
+        assert_eq!(deletions[1].code, "F3W7C");
+        assert_eq!(deletions[1].deleted_on(), Some(d("2023-09-01")));
+    }
+
+    #[test]
+    fn notifications_edge_cases() {
+        assert!(parse_notifications(b"{}").expect("missing").is_empty());
+        assert!(parse_notifications(br#"{"DeletedOrganisations":null}"#)
+            .expect("null")
+            .is_empty());
+        let body = br#"{"DeletedOrganisations":[
+            {"OrgID":"rvv01","time":"2026-11-30T08:15:00"},
+            {"OrgID":"../x","time":"2026-11-30 08:15:00"},
+            {"PrimaryRoleId":"RO198"},
+            {"OrgID":"RVVKC","time":"yesterday","reason":{"code":"2"}}
+        ]}"#;
+        let deletions = parse_notifications(body).expect("parses");
+        let codes: Vec<&str> = deletions.iter().map(|d| d.code.as_str()).collect();
+        assert_eq!(codes, ["RVV01", "RVVKC"]);
+        assert_eq!(deletions[0].deleted_on(), Some(d("2026-11-30")));
+        assert_eq!(deletions[1].deleted_at, None);
+        assert_eq!(deletions[1].reason_code.as_deref(), Some("2"));
+        assert_eq!(deletions[1].reason, None);
+        let single = br#"{"DeletedOrganisations":{"OrgID":"Y59","time":"2026-01-02"}}"#;
+        assert_eq!(
+            parse_notifications(single).expect("single")[0].deleted_on(),
+            Some(d("2026-01-02"))
+        );
+        assert!(matches!(
+            parse_notifications(b"<DeletedOrganisations/>"),
             Err(OrdError::InvalidResponse { .. })
         ));
     }

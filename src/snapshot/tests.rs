@@ -58,6 +58,8 @@ fn site(id: i32, code: &str, name: &str, deleted: bool) -> organisation::Model {
         active: true,
         published_at: None,
         deleted_at: deleted.then(Utc::now),
+        ods_deleted_on: None,
+        ods_deletion_reason: None,
     }
 }
 

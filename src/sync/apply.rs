@@ -23,15 +23,15 @@ use crate::placement::IcbRegions;
 use crate::placement_facts;
 use crate::reference_data::IcbLookupRow;
 
-use super::{SyncChange, SyncClosure, SyncMove, SyncSuccession, Tracked};
+use super::{SyncChange, SyncClosure, SyncDeletion, SyncMove, SyncSuccession, Tracked};
 
 /// Field differences of one record: what to report and log.
-struct Diff {
-    fields: Vec<(&'static str, Value, Value)>,
+pub(super) struct Diff {
+    pub(super) fields: Vec<(&'static str, Value, Value)>,
 }
 
 impl Diff {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         Self { fields: Vec::new() }
     }
 
@@ -50,7 +50,7 @@ impl Diff {
     }
 
     /// Notes each of `fields` that `new` changes from `old`, and marks it to be written.
-    fn columns<A: ActiveModelTrait>(
+    pub(super) fn columns<A: ActiveModelTrait>(
         &mut self,
         (old, new): (&ModelOf<A>, &ModelOf<A>),
         fields: &'static [<A::Entity as EntityTrait>::Column],
@@ -71,7 +71,7 @@ impl Diff {
 }
 
 /// The model of an active model's entity.
-type ModelOf<A> = <<A as ActiveModelTrait>::Entity as EntityTrait>::Model;
+pub(super) type ModelOf<A> = <<A as ActiveModelTrait>::Entity as EntityTrait>::Model;
 
 /// A JSON snapshot as report text: `null` → none, strings bare, the rest as JSON.
 fn as_text(v: &Value) -> Option<String> {
@@ -95,6 +95,7 @@ pub(super) struct Apply<'a, C> {
     pub(super) moves: Vec<SyncMove>,
     pub(super) closures: Vec<SyncClosure>,
     pub(super) successions: Vec<SyncSuccession>,
+    pub(super) deletions: Vec<SyncDeletion>,
     pub(super) warnings: Vec<String>,
 }
 
@@ -118,6 +119,7 @@ impl<'a, C: ConnectionTrait> Apply<'a, C> {
             moves: Vec::new(),
             closures: Vec::new(),
             successions: Vec::new(),
+            deletions: Vec::new(),
             warnings: Vec::new(),
         })
     }
@@ -135,6 +137,13 @@ impl<'a, C: ConnectionTrait> Apply<'a, C> {
         rec: &OrdOrganisation,
         lookups: &BTreeMap<String, Option<OrdOrganisation>>,
     ) -> Result<(), DbErr> {
+        if !ord_rows::is_source_of_truth(rec) {
+            self.warn(format!(
+                "{code}: ORD serves only an archived reference skeleton (refOnly) for this code; \
+                 nothing was taken from it and our record is left as it is"
+            ));
+            return Ok(());
+        }
         // ORD's change date, unless it is missing or (bad data) in the future.
         let on = rec
             .last_change_date
@@ -195,7 +204,7 @@ impl<'a, C: ConnectionTrait> Apply<'a, C> {
     }
 
     /// Writes the changed fields (if any) and reports and logs each one.
-    async fn save<A>(
+    pub(super) async fn save<A>(
         &mut self,
         am: A,
         table: EntityTable,

@@ -13,13 +13,14 @@
 //! - `fetch.rs`: asking ORD for the records of the listed codes and of the trusts sites move to;
 //! - `apply.rs`: the `Apply` writer: field updates, closures, memberships, successions;
 //! - `reparent.rs`: moving a site to another trust or health board and following the move
-//!   (country, ICB, region).
+//!   (country, ICB, region);
+//! - `deletions.rs`: marking the sites and trusts ODS deleted (its `notifications`).
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use chrono::{Duration, NaiveDate, Utc};
 use sea_orm::{
-    ActiveModelTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, NotSet, QueryOrder,
-    Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, NotSet,
+    QueryFilter, QueryOrder, Set,
 };
 use serde::Serialize;
 
@@ -27,11 +28,12 @@ use crate::change_log::{self, Change, ChangeContext, ChangeSource};
 use crate::entities::{organisation, sync_run};
 use crate::errors::{AppError, AppResult};
 use crate::memberships;
-use crate::ord::{OrdClient, OrdOrganisation, SuccessionKind};
+use crate::ord::{OrdClient, OrdDeletion, OrdOrganisation, SuccessionKind};
 use crate::placement::{self, ParentKind};
 use crate::reference_data::ReferenceData;
 
 mod apply;
+mod deletions;
 mod fetch;
 mod reparent;
 
@@ -49,7 +51,7 @@ pub const MAX_CONCURRENCY: usize = 32;
 pub mod actor {
     /// `nhs-organisations sync`.
     pub const CLI: &str = "cli";
-    /// The `SYNC_EVERY` schedule inside `serve`.
+    /// The `SYNC_EVERY` and `SYNC_FULL_EVERY` schedules inside `serve`.
     pub const SCHEDULER: &str = "scheduler";
 }
 
@@ -58,6 +60,8 @@ pub mod actor {
 pub struct SyncOptions {
     /// First `LastChangeDate` to ask ORD for; `None` = the day after the last sync.
     pub since: Option<NaiveDate>,
+    /// A full reconcile: fetch every tracked code, whatever its `LastChangeDate` (no `since`).
+    pub full: bool,
     /// Compute the report, change nothing.
     pub dry_run: bool,
     /// Recorded in the change log: the admin key's name, `cli` or `scheduler`.
@@ -83,8 +87,11 @@ impl SyncProgress for NoProgress {}
 #[serde(rename_all = "camelCase")]
 pub struct SyncReport {
     pub dry_run: bool,
+    /// A full reconcile (every tracked code fetched).
+    pub full: bool,
+    /// The first `LastChangeDate` asked for; a full reconcile's own day.
     pub since: NaiveDate,
-    /// Codes ORD listed as changed.
+    /// Codes ORD listed as changed; for a full reconcile, every tracked code.
     pub listed: usize,
     /// Listed codes we do not track (counted, never created).
     pub untracked: usize,
@@ -102,6 +109,8 @@ pub struct SyncReport {
     pub closures: Vec<SyncClosure>,
     /// Successions seen for the first time.
     pub successions: Vec<SyncSuccession>,
+    /// Tracked records newly marked as deleted at ODS (from its `notifications`).
+    pub deletions: Vec<SyncDeletion>,
     pub warnings: Vec<String>,
 }
 
@@ -136,6 +145,18 @@ pub struct SyncClosure {
     pub closed_on: Option<NaiveDate>,
 }
 
+/// A tracked record ODS deleted after the newest version we hold, now marked (never removed).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncDeletion {
+    pub ods_code: String,
+    pub entity: String,
+    /// The day ODS deleted it.
+    pub deleted_on: NaiveDate,
+    /// ODS's reason, e.g. `HUMAN ERROR`.
+    pub reason: Option<String>,
+}
+
 /// A succession link newly recorded.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -158,14 +179,29 @@ pub async fn run(
 ) -> AppResult<SyncReport> {
     let started_at = Utc::now();
     let today = started_at.date_naive();
-    let since = resolve_since(db, opts.since, today).await?;
-
-    let listed = ord.changed_since(since).await?;
+    // A full reconcile needs no change list, so ORD's 185-day window does not bind it.
+    let (since, listed) = if opts.full {
+        if opts.since.is_some() {
+            return Err(AppError::BadUserInput(
+                "A full sync fetches every tracked record whatever its change date; give \
+                 either `full` or `since`, not both."
+                    .into(),
+            ));
+        }
+        (today, None)
+    } else {
+        let since = resolve_since(db, opts.since, today).await?;
+        (since, Some(ord.changed_since(since).await?))
+    };
+    // A second opinion on what is gone: a failed read is a warning, never a failed sync.
+    let notices = ord.deletions().await.map_err(|e| e.to_string());
     // The bundled trust → ICB lookup: the last word on a moved site's ICB (`placement`).
     let icb_lookup = ReferenceData::bundled()?.icb_lookup;
     let tracked = Tracked::load(db).await?;
+    let listed = listed.unwrap_or_else(|| tracked.live_codes());
     let mut report = SyncReport {
         dry_run: opts.dry_run,
+        full: opts.full,
         since,
         listed: listed.len(),
         ..Default::default()
@@ -186,7 +222,13 @@ pub async fn run(
     let txn = crate::writes::begin(db).await?;
     let ctx = ChangeContext::new(opts.actor.clone(), ChangeSource::OrdSync, today);
     let apply = Apply::new(&*txn, today, icb_lookup).await?;
-    let log = apply_records(apply, std::mem::take(&mut records), &lookups, &mut report).await?;
+    let log = apply_records(
+        apply,
+        (std::mem::take(&mut records), &lookups),
+        &notices,
+        &mut report,
+    )
+    .await?;
     change_log::record(&*txn, &ctx, log).await?;
     insert_run(&*txn, (started_at, today), &opts.actor, &report).await?;
     if opts.dry_run {
@@ -209,6 +251,7 @@ fn log_finished(actor: &str, report: &SyncReport) {
         fetched = report.fetched,
         changes = report.changes.len(),
         moves = report.moves.len(),
+        deletions = report.deletions.len(),
         warnings = report.warnings.len(),
         "ORD sync finished"
     );
@@ -234,23 +277,40 @@ fn tracked_codes(
     wanted
 }
 
-/// Applies each fetched record in code order (a 404 is reported and left as it is), moves what
-/// the writer collected into the report, and returns its change-log rows.
+/// Fetched records by code; `None` for a 404.
+type Records = BTreeMap<String, Option<OrdOrganisation>>;
+
+/// Applies each fetched record in code order, then the deletion notices (a failed read of them
+/// is a warning); a 404 is reported and left as it is, and warned about unless a deletion mark
+/// explains it. Moves what the writer collected into the report and returns its change-log rows.
 async fn apply_records<C: ConnectionTrait>(
     mut apply: Apply<'_, C>,
-    records: BTreeMap<String, Option<OrdOrganisation>>,
-    lookups: &BTreeMap<String, Option<OrdOrganisation>>,
+    (records, lookups): (Records, &Records),
+    notices: &Result<Vec<OrdDeletion>, String>,
     report: &mut SyncReport,
 ) -> Result<Vec<Change>, DbErr> {
+    let mut published = HashSet::new();
     for (code, record) in records {
         match record {
-            Some(rec) => apply.record(&code, &rec, lookups).await?,
-            None => {
-                report.not_found.push(code.clone());
-                apply.warn(format!(
-                    "{code}: ORD has no record for this code (HTTP 404); left as it is"
-                ));
+            Some(rec) => {
+                apply.record(&code, &rec, lookups).await?;
+                published.insert(code);
             }
+            None => report.not_found.push(code),
+        }
+    }
+    match notices {
+        Ok(notices) => apply.deletions(notices, &published).await?,
+        Err(e) => apply.warn(format!(
+            "notifications: cannot read ODS's deletion notices ({e}); deletions were not \
+             checked in this run"
+        )),
+    }
+    for code in &report.not_found {
+        if !apply.marked_deleted(code).await? {
+            apply.warn(format!(
+                "{code}: ORD has no record for this code (HTTP 404); left as it is"
+            ));
         }
     }
     let Apply {
@@ -259,6 +319,7 @@ async fn apply_records<C: ConnectionTrait>(
         moves,
         closures,
         successions,
+        deletions,
         warnings,
         ..
     } = apply;
@@ -266,6 +327,7 @@ async fn apply_records<C: ConnectionTrait>(
     report.moves = moves;
     report.closures = closures;
     report.successions = successions;
+    report.deletions = deletions;
     report.warnings = warnings;
     Ok(log)
 }
@@ -291,6 +353,7 @@ async fn insert_run<C: ConnectionTrait>(
         changes: Set(count(report.changes.len())),
         warnings: Set(count(report.warnings.len())),
         report: Set(serde_json::to_string(report).ok()),
+        full_sync: Set(report.full),
     }
     .insert(db)
     .await?;
@@ -376,6 +439,21 @@ impl Tracked {
         placement::parent_kind(self.lhbs.contains_key(code), self.trusts.contains_key(code))
     }
 
+    /// Every live site, trust, board, ICB and region code, sorted, each once (a full sync).
+    fn live_codes(&self) -> Vec<String> {
+        let all: BTreeSet<&String> = [
+            &self.sites,
+            &self.trusts,
+            &self.lhbs,
+            &self.icbs,
+            &self.regions,
+        ]
+        .into_iter()
+        .flat_map(HashMap::keys)
+        .collect();
+        all.into_iter().cloned().collect()
+    }
+
     /// Whether the code is a live site, a trust, a board, an ICB or a region we hold.
     fn is_live(&self, code: &str) -> bool {
         self.sites.contains_key(code)
@@ -397,48 +475,70 @@ pub fn spawn_schedule(
     ord: OrdClient,
     every: std::time::Duration,
 ) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut wait = first_wait(&db, every).await;
-        loop {
-            tracing::info!(in_secs = wait.as_secs(), "next scheduled ORD sync");
-            tokio::time::sleep(wait).await;
-            let opts = SyncOptions {
-                since: None,
-                dry_run: false,
-                actor: actor::SCHEDULER.to_string(),
-            };
-            wait = match run(&db, &ord, opts, &NoProgress).await {
-                Ok(report) => {
-                    tracing::info!(
-                        since = %report.since,
-                        listed = report.listed,
-                        untracked = report.untracked,
-                        changes = report.changes.len(),
-                        moves = report.moves.len(),
-                        closures = report.closures.len(),
-                        warnings = report.warnings.len(),
-                        "scheduled ORD sync applied"
-                    );
-                    for w in &report.warnings {
-                        tracing::warn!("scheduled ORD sync: {w}");
-                    }
-                    every
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "scheduled ORD sync failed; nothing was applied");
-                    every.min(RETRY_FAILED_SCHEDULE)
-                }
-            };
-        }
-    })
+    tokio::spawn(schedule(db, ord, every, false))
 }
 
-/// How long until the first scheduled run: `every` after the last run finished, at least zero.
-async fn first_wait(db: &DatabaseConnection, every: std::time::Duration) -> std::time::Duration {
-    let last = sync_run::Entity::find()
-        .order_by_desc(sync_run::Column::FinishedAt)
-        .one(db)
-        .await;
+/// Runs a full reconcile every `every` inside `serve` (`SYNC_FULL_EVERY`; actor `scheduler`),
+/// the first one due `every` after the last applied full sync (at once if there never was one).
+pub fn spawn_full_schedule(
+    db: DatabaseConnection,
+    ord: OrdClient,
+    every: std::time::Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(schedule(db, ord, every, true))
+}
+
+/// The loop of a schedule: incremental syncs, or full ones.
+async fn schedule(db: DatabaseConnection, ord: OrdClient, every: std::time::Duration, full: bool) {
+    let kind = if full { "full" } else { "incremental" };
+    let mut wait = first_wait(&db, every, full).await;
+    loop {
+        tracing::info!(in_secs = wait.as_secs(), kind, "next scheduled ORD sync");
+        tokio::time::sleep(wait).await;
+        let opts = SyncOptions {
+            since: None,
+            full,
+            dry_run: false,
+            actor: actor::SCHEDULER.to_string(),
+        };
+        wait = match run(&db, &ord, opts, &NoProgress).await {
+            Ok(report) => {
+                tracing::info!(
+                    kind,
+                    since = %report.since,
+                    listed = report.listed,
+                    untracked = report.untracked,
+                    changes = report.changes.len(),
+                    moves = report.moves.len(),
+                    closures = report.closures.len(),
+                    warnings = report.warnings.len(),
+                    "scheduled ORD sync applied"
+                );
+                for w in &report.warnings {
+                    tracing::warn!("scheduled ORD sync: {w}");
+                }
+                every
+            }
+            Err(e) => {
+                tracing::error!(error = %e, kind, "scheduled ORD sync failed; nothing was applied");
+                every.min(RETRY_FAILED_SCHEDULE)
+            }
+        };
+    }
+}
+
+/// How long until the first scheduled run: `every` after the last run (the last full run, for
+/// the full schedule) finished, at least zero.
+async fn first_wait(
+    db: &DatabaseConnection,
+    every: std::time::Duration,
+    full: bool,
+) -> std::time::Duration {
+    let mut query = sync_run::Entity::find().order_by_desc(sync_run::Column::FinishedAt);
+    if full {
+        query = query.filter(sync_run::Column::FullSync.eq(true));
+    }
+    let last = query.one(db).await;
     match last {
         Ok(Some(run)) => {
             let due = run.finished_at + chrono::Duration::from_std(every).unwrap_or_default();
@@ -463,7 +563,15 @@ impl std::fmt::Display for SyncReport {
         } else {
             "applied"
         };
-        writeln!(out, "ORD sync of changes since {}: {outcome}.", r.since)?;
+        if r.full {
+            writeln!(
+                out,
+                "Full ORD sync of every tracked record on {}: {outcome}.",
+                r.since
+            )?;
+        } else {
+            writeln!(out, "ORD sync of changes since {}: {outcome}.", r.since)?;
+        }
         writeln!(
             out,
             "listed {}, untracked {}, fetched {}, deleted sites skipped {}, not found {}",
@@ -519,6 +627,21 @@ impl std::fmt::Display for SyncReport {
                     .map(|d| format!(" ({d})"))
                     .unwrap_or_default();
                 writeln!(out, "  {:<8} {} {}{on}", s.ods_code, s.kind, s.target_code)?;
+            }
+        }
+        if !r.deletions.is_empty() {
+            writeln!(
+                out,
+                "{}:",
+                plural(r.deletions.len(), "deletion at ODS", "deletions at ODS")
+            )?;
+            for d in &r.deletions {
+                let why = d.reason.as_deref().unwrap_or("no reason given");
+                writeln!(
+                    out,
+                    "  {:<8} {} deleted on {} ({why}); kept, marked",
+                    d.ods_code, d.entity, d.deleted_on
+                )?;
             }
         }
         if !r.warnings.is_empty() {

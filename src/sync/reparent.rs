@@ -6,7 +6,8 @@ use chrono::NaiveDate;
 use sea_orm::{ConnectionTrait, DbErr};
 
 use crate::memberships::{self, Edge};
-use crate::ord::{OrdOrganisation, ROLE_WELSH_LHB};
+use crate::ord::{OrdOrganisation, REL_OPERATED_BY, ROLE_WELSH_LHB};
+use crate::ord_rows;
 use crate::placement::{self, ParentKind, SiteFacts};
 use crate::placement_facts;
 
@@ -16,7 +17,9 @@ use super::SyncMove;
 impl<'a, C: ConnectionTrait> Apply<'a, C> {
     /// Moves a site to the trust or health board ORD says operates it (Active RE6): find the
     /// target, stop if already there or untracked, set the parent edge, close the other one,
-    /// then place the site under it (`place_moved`).
+    /// then place the site under it (`place_moved`). A current parent whose relationship
+    /// vanished from ORD (`vanished`) is kept unless a corrected one replaces it, which then
+    /// dates the move.
     pub(super) async fn reparent(
         &mut self,
         site: i32,
@@ -26,8 +29,20 @@ impl<'a, C: ConnectionTrait> Apply<'a, C> {
         active: bool,
         lookups: &BTreeMap<String, Option<OrdOrganisation>>,
     ) -> Result<(), DbErr> {
+        let current_trust = self.current(Edge::OrganisationTrust, site).await?;
+        let current_board = self
+            .current(Edge::OrganisationLocalHealthBoard, site)
+            .await?;
+        let before = self.parent_code(current_trust, current_board).await?;
+        let vanished = before.as_deref().filter(|parent| vanished(rec, parent));
         let Some(rel) = rec.operated_by() else {
-            if active {
+            if let Some(parent) = vanished {
+                // Never orphan a site on a relationship ODS removed without ending it.
+                self.warn(format!(
+                    "{code}: its relationship to {parent} is gone from ORD without an end date \
+                     and no other operator replaces it; left under {parent}"
+                ));
+            } else if active {
                 self.warn(format!(
                     "{code}: ORD lists no active operating trust or health board; parent left as it was"
                 ));
@@ -36,10 +51,6 @@ impl<'a, C: ConnectionTrait> Apply<'a, C> {
         };
         let target = rel.target_code.clone();
         let kind = self.tracked.parent_kind(&target);
-        let current_trust = self.current(Edge::OrganisationTrust, site).await?;
-        let current_board = self
-            .current(Edge::OrganisationLocalHealthBoard, site)
-            .await?;
         let (new_id, current) = match kind {
             Some(ParentKind::Board) => (self.tracked.lhbs.get(&target).copied(), current_board),
             Some(ParentKind::Trust) => (self.tracked.trusts.get(&target).copied(), current_trust),
@@ -48,7 +59,6 @@ impl<'a, C: ConnectionTrait> Apply<'a, C> {
         if new_id.is_some() && current == new_id {
             return Ok(());
         }
-        let before = self.parent_code(current_trust, current_board).await?;
         let (Some(kind), Some(new_id)) = (kind, new_id) else {
             let to_board = rel.target_primary_role.as_deref() == Some(ROLE_WELSH_LHB);
             let kind = if to_board { "health board" } else { "trust" };
@@ -59,6 +69,12 @@ impl<'a, C: ConnectionTrait> Apply<'a, C> {
             return Ok(());
         };
 
+        // A corrected relationship replaces the vanished one from its own start: the old one
+        // was wrong from then on, whenever ORD got round to saying so.
+        let on = match vanished {
+            Some(_) => rel.start.filter(|d| *d <= self.today).unwrap_or(on),
+            None => on,
+        };
         let child = (site, code);
         let moved_on = self
             .set(kind.edge(), child, Some((new_id, &target)), on)
@@ -152,6 +168,7 @@ impl<'a, C: ConnectionTrait> Apply<'a, C> {
         let ord_icb = lookups
             .get(trust_code)
             .and_then(Option::as_ref)
+            .filter(|t| ord_rows::is_source_of_truth(t))
             .and_then(|t| t.active_icb())
             .map(|rel| rel.target_code.clone());
         let listed = placement::listed_icb(&self.icb_lookup, trust_code).map(str::to_string);
@@ -207,4 +224,13 @@ impl<'a, C: ConnectionTrait> Apply<'a, C> {
         }
         Ok(())
     }
+}
+
+/// Whether ORD's record has no operated-by (RE6) relationship to `parent` at all, open or
+/// ended: ODS deleted it rather than ending it (an incorrect relationship is removed, and a
+/// corrected one may be added for the same period). An ended one is an ordinary move or closure.
+fn vanished(rec: &OrdOrganisation, parent: &str) -> bool {
+    !rec.rels
+        .iter()
+        .any(|r| r.id == REL_OPERATED_BY && r.target_code == parent)
 }

@@ -33,3 +33,5 @@ mod snapshot;
 #[cfg(unix)]
 mod startup;
 mod sync;
+mod sync_deletions;
+mod sync_full;

@@ -292,6 +292,8 @@ async fn rename_address_and_contact_changes_are_applied_and_logged() {
 #[tokio::test]
 async fn closure_makes_a_site_inactive() {
     let env = Env::new().await;
+    // A complete ORD: no deletion notices (a missing endpoint would be a warning).
+    env.ord.notifications(&[]).await;
     let closed = days_ago(5);
     env.ord.list(days_ago(20), &["RVVKC"]).await;
     let mut body = record_from("RVVKC", "RVVKC", "KENT & CANTERBURY HOSPITAL", days_ago(4));
@@ -419,6 +421,7 @@ async fn site_moves_to_another_seeded_trust_with_its_icb_and_region() {
 #[tokio::test]
 async fn site_moving_to_a_trust_without_sites_takes_the_icb_from_ord() {
     let env = Env::new().await;
+    env.ord.notifications(&[]).await;
     let moved = days_ago(2);
     env.ord.list(days_ago(7), &["RVV01"]).await;
     env.ord
@@ -497,6 +500,7 @@ async fn a_move_dated_before_the_current_membership_takes_effect_when_that_began
 #[tokio::test]
 async fn move_to_an_untracked_parent_is_a_warning_and_the_site_stays() {
     let env = Env::new().await;
+    env.ord.notifications(&[]).await;
     env.ord.list(days_ago(7), &["RVV01"]).await;
     env.ord
         .record(
@@ -774,6 +778,7 @@ async fn assert_fails_cleanly(env: &Env, args: &str, code: &str, status: Option<
         &env.ord.client,
         SyncOptions {
             since: Some(days_ago(3)),
+            full: false,
             dry_run: false,
             actor: "cli".into(),
         },
@@ -1030,7 +1035,8 @@ async fn request_rate_stays_within_ord_max_rps_across_consecutive_syncs() {
     }
     let mut times = clock.0.lock().expect("lock").clone();
     times.sort();
-    assert_eq!(times.len(), 22);
+    // Per run: the change list, the deletion notices (404 here) and ten records.
+    assert_eq!(times.len(), 24);
     // No 1-second window holds more than 5 requests: any 6 in a row span at least a second.
     for w in times.windows(6) {
         let span = w[5] - w[0];
@@ -1086,6 +1092,7 @@ async fn dry_run_changes_nothing_and_reports_what_the_real_run_does() {
         &env.ord.client,
         SyncOptions {
             since: Some(start),
+            full: false,
             dry_run: true,
             actor: "cli".into(),
         },
@@ -1445,6 +1452,7 @@ async fn sync_1000() {
         &env.ord.client,
         SyncOptions {
             since: Some(days_ago(2)),
+            full: false,
             dry_run: false,
             actor: "bench".into(),
         },
@@ -1516,6 +1524,7 @@ async fn a_sync_and_admin_edits_released_together_do_not_collide() {
             &client,
             SyncOptions {
                 since: Some(start),
+                full: false,
                 dry_run: false,
                 actor: "scheduler".into(),
             },

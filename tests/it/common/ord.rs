@@ -63,6 +63,22 @@ impl MockOrd {
             .await;
     }
 
+    /// `GET notifications` lists `notices` as `(code, time, reason)`, e.g.
+    /// `("RVV01", "2026-11-30 00:00:00", "HUMAN ERROR")`.
+    pub async fn notifications(&self, notices: &[(&str, &str, &str)]) {
+        self.notifications_respond(json_response(200, &deleted_organisations(notices)))
+            .await;
+    }
+
+    /// `GET notifications` answers `response`.
+    pub async fn notifications_respond(&self, response: impl Respond + 'static) {
+        Mock::given(method("GET"))
+            .and(path(format!("{PREFIX}/notifications")))
+            .respond_with(response)
+            .mount(&self.server)
+            .await;
+    }
+
     /// `GET sync` (any date) answers `response`.
     pub async fn sync_responds(&self, response: impl Respond + 'static) {
         Mock::given(method("GET"))
@@ -130,6 +146,24 @@ pub fn sync_list(codes: &[&str]) -> ResponseTemplate {
         .collect();
     json_response(200, &json!({ "Organisations": links }))
         .insert_header("X-Total-Count", codes.len().to_string().as_str())
+}
+
+/// ORD's answer to `notifications`: one deletion notice per `(code, time, reason)`, shaped as
+/// the verbatim fixture (`OrgID`, zone-less `time`).
+pub fn deleted_organisations(notices: &[(&str, &str, &str)]) -> Value {
+    let entries: Vec<Value> = notices
+        .iter()
+        .map(|(code, time, reason)| {
+            json!({
+                "OrgID": code,
+                "PrimaryRoleId": "RO198",
+                "reason": {"code": 3, "description": reason},
+                "time": time,
+                "type": {"code": 1, "description": "Machine"}
+            })
+        })
+        .collect();
+    json!({ "DeletedOrganisations": entries })
 }
 
 /// A fixture file below `tests/fixtures/ord`, e.g. `errors/404.json`.
