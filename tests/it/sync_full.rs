@@ -403,3 +403,73 @@ async fn the_full_schedule_runs_a_full_sync_first_when_there_never_was_one() {
         1
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// Measurement (ignored): `bench/sync_full.sh`, or
+// `cargo test --release --test it -- --ignored sync_full::full_reconcile_at_the_rate_ceiling --nocapture`
+// with ORD_MAX_RPS unset (5, ORD's ceiling) or e.g. ORD_MAX_RPS=1000.
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "measurement: takes over 2 minutes at the default 5 requests per second"]
+async fn full_reconcile_at_the_rate_ceiling() {
+    use nhs_organisations::memberships::{self, Edge, Moment};
+    let max_rps: u32 = std::env::var("ORD_MAX_RPS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
+    let ord = MockOrd::with(|c| {
+        c.max_rps = max_rps;
+        c.request_timeout = Duration::from_secs(10);
+        c.retry_budget = Duration::from_secs(60);
+    })
+    .await;
+    ord.not_found_otherwise().await;
+    ord.notifications(&[]).await;
+    let db = TestDb::seeded().await;
+    // Every site answers with its record as we hold it (name and operator); the other codes
+    // (trusts, boards, ICBs, regions) answer 404, which a reconcile reports and leaves alone.
+    let sites = memberships::ids_by_code(&db.db, memberships::ORGANISATIONS)
+        .await
+        .expect("sites");
+    let ids: Vec<i32> = sites.values().copied().collect();
+    let parents = memberships::parents_of(&db.db, Edge::OrganisationTrust, &ids, Moment::Current)
+        .await
+        .expect("parents");
+    let trust_ids: Vec<i32> = parents.values().copied().collect();
+    let trust_codes = memberships::codes_of(&db.db, memberships::TRUSTS, &trust_ids)
+        .await
+        .expect("trust codes");
+    for (code, id) in &sites {
+        let Some(parent) = parents.get(id).and_then(|t| trust_codes.get(t)) else {
+            continue;
+        };
+        let body = common::ord::site_record(code, &format!("SITE {code}"), parent, "RO197");
+        ord.record(code, body).await;
+    }
+    let started = std::time::Instant::now();
+    let report = sync::run(
+        &db.db,
+        &ord.client,
+        SyncOptions {
+            since: None,
+            full: true,
+            dry_run: true,
+            actor: "bench".into(),
+        },
+        &sync::NoProgress,
+    )
+    .await
+    .expect("full sync");
+    let took = started.elapsed();
+    eprintln!(
+        "full_reconcile: ORD_MAX_RPS={max_rps}: {} tracked codes fetched ({} not found), {} requests to the mock, {:.1} s ({:.2} records/s)",
+        report.fetched,
+        report.not_found.len(),
+        ord.requests().await,
+        took.as_secs_f64(),
+        report.fetched as f64 / took.as_secs_f64()
+    );
+    assert!(report.full);
+    assert_eq!(report.fetched, report.listed);
+}
