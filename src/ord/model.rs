@@ -1322,6 +1322,7 @@ mod tests {
                 address_line3: None,
                 town: None,
                 county: None,
+                county_known: true,
                 postcode: None,
                 country: None,
                 telephone: None,
