@@ -63,7 +63,7 @@ impl AppState {
         match (settings.schedule(), &ord) {
             (Some(every), Some(ord)) => {
                 tracing::info!(every_secs = every.as_secs(), "ORD sync schedule on");
-                crate::sync::spawn_schedule(db.clone(), Arc::new(ord.clone()), every);
+                crate::sync::spawn_schedule(db.clone(), ord.clone(), every);
             }
             (Some(_), None) => tracing::warn!("SYNC_EVERY is set, but there is no ORD client"),
             (None, _) => tracing::info!("ORD sync schedule off (set SYNC_EVERY to turn it on)"),
@@ -71,7 +71,7 @@ impl AppState {
         match (settings.full_schedule(), &ord) {
             (Some(every), Some(ord)) => {
                 tracing::info!(every_secs = every.as_secs(), "full ORD sync schedule on");
-                crate::sync::spawn_full_schedule(db.clone(), Arc::new(ord.clone()), every);
+                crate::sync::spawn_full_schedule(db.clone(), ord.clone(), every);
             }
             (Some(_), None) => tracing::warn!("SYNC_FULL_EVERY is set, but there is no ORD client"),
             (None, _) => {}

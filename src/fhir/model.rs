@@ -309,3 +309,92 @@ pub fn deletions(list: &Value) -> Result<Vec<OrdDeletion>, String> {
         })
         .collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> Value {
+        let file = format!("{}/tests/fixtures/fhir/{name}", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(&file).expect("fixture");
+        serde_json::from_str(&text).expect("json")
+    }
+
+    fn day(s: &str) -> Option<NaiveDate> {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()
+    }
+
+    #[test]
+    fn a_site_maps_like_its_ord_record() {
+        let org = organisation(&fixture("Organization/RVVKC.json")).expect("parses");
+        assert_eq!(org.code, "RVVKC");
+        assert_eq!(org.name, "KENT & CANTERBURY HOSPITAL");
+        assert!(org.active);
+        assert_eq!(org.primary_role.as_deref(), Some("RO198"));
+        assert_eq!(org.record_class.as_deref(), Some("RC2"));
+        assert!(!org.ref_only);
+        assert_eq!(org.operational_start, day("1999-04-01"));
+        assert_eq!(org.last_change_date, day("2021-07-21"));
+        assert_eq!(org.address_line1.as_deref(), Some("ETHELBERT ROAD"));
+        assert_eq!(org.town.as_deref(), Some("CANTERBURY"));
+        assert_eq!(org.postcode.as_deref(), Some("CT1 3NG"));
+        assert_eq!(org.country.as_deref(), Some("ENGLAND"));
+        assert!(!org.county_known, "FHIR publishes no county");
+        assert!(org.succs.is_empty() && org.rels.is_empty());
+    }
+
+    #[test]
+    fn the_primary_role_comes_from_the_role_code() {
+        let qks = organisation(&fixture("Organization/QKS.json")).expect("parses");
+        assert_eq!(qks.primary_role.as_deref(), Some("RO261"));
+        let flags: Vec<(&str, bool, bool)> = qks
+            .roles
+            .iter()
+            .map(|r| (r.id.as_str(), r.primary, r.active))
+            .collect();
+        assert_eq!(
+            flags,
+            [
+                ("RO261", true, true),
+                ("RO262", false, false),
+                ("RO318", false, true)
+            ]
+        );
+        let rvv = organisation(&fixture("Organization/RVV.json")).expect("parses");
+        assert_eq!(rvv.primary_role.as_deref(), Some("RO197"));
+        assert!(rvv.has_role("RO57"));
+        assert!(rvv.telephone.is_some() && rvv.website.is_some());
+    }
+
+    #[test]
+    fn affiliations_pages_and_deletions() {
+        let bundle = fixture("OrganizationAffiliation/primary-organization-FDC49.json");
+        let p = page(&bundle).expect("bundle");
+        let rels: Vec<Affiliation> = p.resources.iter().filter_map(affiliation).collect();
+        assert_eq!(rels.len(), 3);
+        assert!(rels.iter().all(|r| r.id == "RE5"));
+        assert_eq!(rels.iter().filter(|r| r.active).count(), 1);
+
+        let page1 = page(&fixture("Organization-lastChangeDate/page1.json")).expect("bundle");
+        assert!(page1
+            .next
+            .as_deref()
+            .is_some_and(|n| n.contains("_offset=2")));
+        let page2 = page(&fixture("Organization-lastChangeDate/page2.json")).expect("bundle");
+        assert_eq!(page2.next, None, "previous is ignored");
+        let codes: Vec<String> = page1
+            .resources
+            .iter()
+            .chain(&page2.resources)
+            .filter_map(resource_code)
+            .collect();
+        assert_eq!(codes, ["7A4BV", "QKS", "RVV", "RVVKC"]);
+
+        let gone = deletions(&fixture("List/Organization-deletion.json")).expect("list");
+        let codes: Vec<&str> = gone.iter().map(|d| d.code.as_str()).collect();
+        assert_eq!(codes, ["FVG57", "FJE57"]);
+        assert_eq!(gone[0].deleted_on(), day("2024-01-17"));
+        assert!(page(&fixture("Organization/RVV.json")).is_err());
+        assert!(organisation(&fixture("errors/404.json")).is_err());
+    }
+}

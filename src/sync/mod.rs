@@ -475,20 +475,20 @@ const RETRY_FAILED_SCHEDULE: std::time::Duration = std::time::Duration::from_sec
 /// restarts do not postpone it.
 pub fn spawn_schedule(
     db: DatabaseConnection,
-    ord: std::sync::Arc<dyn Source>,
+    ord: impl Source + 'static,
     every: std::time::Duration,
 ) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(schedule(db, ord, every, false))
+    tokio::spawn(schedule(db, std::sync::Arc::new(ord), every, false))
 }
 
 /// Runs a full reconcile every `every` inside `serve` (`SYNC_FULL_EVERY`; actor `scheduler`),
 /// the first one due `every` after the last applied full sync (at once if there never was one).
 pub fn spawn_full_schedule(
     db: DatabaseConnection,
-    ord: std::sync::Arc<dyn Source>,
+    ord: impl Source + 'static,
     every: std::time::Duration,
 ) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(schedule(db, ord, every, true))
+    tokio::spawn(schedule(db, std::sync::Arc::new(ord), every, true))
 }
 
 /// The loop of a schedule: incremental syncs, or full ones.
