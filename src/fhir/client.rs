@@ -250,7 +250,13 @@ impl FhirClient {
             let label = page_label(&url, self.http.base());
             let (status, body) = self.get_json(url, &label).await?;
             if status == StatusCode::NOT_FOUND {
-                return Err(unexpected(&label, status, &body));
+                // A search never 404s when the API is there: a wrong base URL, most likely.
+                return Err(FhirError::Unavailable {
+                    url_path: label,
+                    status: Some(status.as_u16()),
+                    attempts: 1,
+                    detail: "HTTP 404 for a search (is FHIR_BASE_URL right?)".to_owned(),
+                });
             }
             let Page { resources, next } =
                 model::page(&body).map_err(|detail| FhirError::InvalidResponse {
@@ -316,15 +322,6 @@ fn page_label(url: &Url, base: &Url) -> String {
         .strip_prefix(base.as_str())
         .unwrap_or(url.path())
         .to_owned()
-}
-
-fn unexpected(url_path: &str, status: StatusCode, _body: &Value) -> FhirError {
-    FhirError::Unavailable {
-        url_path: url_path.to_owned(),
-        status: Some(status.as_u16()),
-        attempts: 1,
-        detail: format!("unexpected HTTP {status} for a search"),
-    }
 }
 
 /// `": <diagnostics>"` of an `OperationOutcome`, short; else empty.

@@ -239,6 +239,7 @@ async fn a_wrong_key_is_an_error_and_not_retried() {
         .await;
     let err = fhir.client.organisation("RVV").await.expect_err("401");
     assert!(err.to_string().contains("401"), "{err}");
+    assert!(!err.to_string().contains(KEY) && !format!("{:?}", fhir.client).contains(KEY));
     assert_eq!(fhir.requested().await.len(), 1);
 }
 
@@ -292,4 +293,51 @@ async fn fhir_keeps_stored_successions_and_county() {
         "{second:#?}"
     );
     assert_eq!(kept(&db).await, (1, 1), "FHIR's silence removes nothing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_reads_fhir_and_needs_its_key() {
+    let since = days_ago(5);
+    let fhir = fhir_facts(since).await;
+    let db = TestDb::seeded().await;
+    let command = |key: Option<&str>| {
+        let mut cmd = std::process::Command::new(common::BIN);
+        cmd.env("DATABASE_URL", &db.url)
+            .env("ODS_SOURCE", "fhir")
+            .env("FHIR_BASE_URL", fhir.base())
+            .env("ORD_BASE_URL", "http://127.0.0.1:9/never")
+            .env("ORD_MAX_RPS", "50")
+            .env("RUST_LOG", "error")
+            .env_remove("FHIR_API_KEY")
+            .env_remove("SYNC_EVERY")
+            .args(["sync", "--since", &since.to_string(), "--json"]);
+        if let Some(key) = key {
+            cmd.env("FHIR_API_KEY", key);
+        }
+        cmd
+    };
+    let mut keyless = command(None);
+    let out = tokio::task::spawn_blocking(move || keyless.output())
+        .await
+        .expect("join")
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("FHIR_API_KEY"), "{stderr}");
+    assert!(
+        fhir.requested().await.is_empty(),
+        "nothing asked without a key"
+    );
+
+    let mut keyed = command(Some(KEY));
+    let out = tokio::task::spawn_blocking(move || keyed.output())
+        .await
+        .expect("join")
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains(KEY));
+    let report: Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    assert_eq!(report["listed"], 4);
+    assert_eq!(report["deletions"][0]["odsCode"], DELETED);
 }
