@@ -229,6 +229,7 @@ pub async fn run(
         apply,
         (std::mem::take(&mut records), &lookups),
         &notices,
+        &ord.name().to_ascii_uppercase(),
         &mut report,
     )
     .await?;
@@ -290,6 +291,7 @@ async fn apply_records<C: ConnectionTrait>(
     mut apply: Apply<'_, C>,
     (records, lookups): (Records, &Records),
     notices: &Result<Vec<OrdDeletion>, String>,
+    source: &str,
     report: &mut SyncReport,
 ) -> Result<Vec<Change>, DbErr> {
     let mut published = HashSet::new();
@@ -312,7 +314,7 @@ async fn apply_records<C: ConnectionTrait>(
     for code in &report.not_found {
         if !apply.marked_deleted(code).await? {
             apply.warn(format!(
-                "{code}: ORD has no record for this code (HTTP 404); left as it is"
+                "{code}: {source} has no record for this code (HTTP 404); left as it is"
             ));
         }
     }

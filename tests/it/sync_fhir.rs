@@ -341,3 +341,27 @@ async fn the_command_reads_fhir_and_needs_its_key() {
     assert_eq!(report["listed"], 4);
     assert_eq!(report["deletions"][0]["odsCode"], DELETED);
 }
+
+#[tokio::test]
+async fn a_code_fhir_does_not_know_is_warned_about_as_fhir() {
+    let since = days_ago(5);
+    let fhir = MockFhir::start().await;
+    let mut page = fhir.fixture("Organization-lastChangeDate/page2.json");
+    page["entry"][0]["resource"]["id"] = json!("RVV01");
+    page["entry"].as_array_mut().expect("entries").truncate(1);
+    fhir.respond("Organization", fhir_json(200, &page)).await;
+    fhir.respond(
+        "Organization/RVV01",
+        fhir_json(404, &fhir.fixture("errors/404.json")),
+    )
+    .await;
+    fhir.deletions(&fhir.fixture("List/Organization-deletion.json"))
+        .await;
+    let db = TestDb::seeded().await;
+    let report = run(&db, &fhir.client, since).await;
+    assert_eq!(report.not_found, ["RVV01"]);
+    assert_eq!(
+        report.warnings,
+        ["RVV01: FHIR has no record for this code (HTTP 404); left as it is"]
+    );
+}
