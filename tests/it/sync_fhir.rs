@@ -365,3 +365,19 @@ async fn a_code_fhir_does_not_know_is_warned_about_as_fhir() {
         ["RVV01: FHIR has no record for this code (HTTP 404); left as it is"]
     );
 }
+
+#[tokio::test]
+async fn the_rate_ceiling_holds_for_fhir_too() {
+    let since = days_ago(5);
+    let fhir = MockFhir::with(|c| c.max_rps = 5).await;
+    fhir.changed_pages(since).await;
+    let started = std::time::Instant::now();
+    for _ in 0..3 {
+        fhir.client.changed_since(since).await.expect("pages");
+    }
+    // Six requests evenly spaced at 5 a second: five gaps of about 204 ms.
+    let took = started.elapsed();
+    assert_eq!(fhir.requested().await.len(), 6);
+    assert!(took >= std::time::Duration::from_millis(1000), "{took:?}");
+    assert!(took < std::time::Duration::from_millis(2500), "{took:?}");
+}

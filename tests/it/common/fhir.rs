@@ -22,14 +22,20 @@ pub struct MockFhir {
 
 impl MockFhir {
     pub async fn start() -> MockFhir {
+        Self::with(|_| {}).await
+    }
+
+    /// A mock whose client's settings `tune` changes first.
+    pub async fn with(tune: impl FnOnce(&mut FhirConfig)) -> MockFhir {
         let server = MockServer::start().await;
-        let config = FhirConfig {
+        let mut config = FhirConfig {
             base_url: format!("{}{PREFIX}", server.uri()),
             max_rps: 50,
             request_timeout: Duration::from_secs(2),
             retry_budget: Duration::from_millis(2500),
             ..FhirConfig::new(ApiKey::new(KEY))
         };
+        tune(&mut config);
         let client = FhirClient::new(config).expect("FHIR client");
         MockFhir { server, client }
     }
