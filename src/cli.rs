@@ -353,6 +353,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     } = args;
     server.validate().map_err(|e| anyhow!(e))?;
     // One ORD client for the process: the mutation and the schedule share its rate limit.
+    // A bad ODS_SOURCE setup fails at startup, not at the first sync.
+    let source = ord.source().map_err(|e| anyhow!(e))?;
+    if source.name() != "ord" {
+        tracing::warn!(
+            source = source.name(),
+            "serve's schedule and mutations still read ORD; ODS_SOURCE applies to `sync`"
+        );
+    }
     let ord = ord.client().map_err(|e| anyhow!(e))?;
     // Display hides the password.
     tracing::debug!(database = %database.database_url, "opening the database");
@@ -377,7 +385,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
 /// `sync`: a progress bar only for a person watching (never in pipes, logs or with --json).
 async fn run_sync(args: SyncArgs) -> anyhow::Result<()> {
-    let ord = args.ord.client().map_err(|e| anyhow!(e))?;
+    let source = args.ord.source().map_err(|e| anyhow!(e))?;
     let conn = db::open(args.database.database_url.expose()).await?;
     let bar = (!args.json && std::io::stdout().is_terminal() && std::io::stderr().is_terminal())
         .then(Bar::new);
@@ -388,8 +396,8 @@ async fn run_sync(args: SyncArgs) -> anyhow::Result<()> {
         actor: sync::actor::CLI.to_string(),
     };
     let result = match &bar {
-        Some(bar) => sync::run(&conn, &ord, opts, bar).await,
-        None => sync::run(&conn, &ord, opts, &sync::NoProgress).await,
+        Some(bar) => sync::run(&conn, &*source, opts, bar).await,
+        None => sync::run(&conn, &*source, opts, &sync::NoProgress).await,
     };
     if let Some(bar) = &bar {
         bar.0.finish_and_clear();

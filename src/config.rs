@@ -332,6 +332,37 @@ pub struct OrdSettings {
     /// Seconds after which a code that keeps failing stops being retried (fractions allowed).
     #[arg(long, env = "ORD_RETRY_BUDGET_SECS", default_value_t = Seconds(crate::ord::client::DEFAULT_RETRY_BUDGET))]
     pub ord_retry_budget_secs: Seconds,
+    /// Which ODS API the sync reads: `ord` or `fhir` (the rate, timeout and retry settings
+    /// above apply to either).
+    #[arg(long, env = "ODS_SOURCE", value_enum, default_value_t = OdsSource::Ord)]
+    pub ods_source: OdsSource,
+    /// Root of the ODS FHIR R4 API (with `ODS_SOURCE=fhir`).
+    #[arg(
+        long,
+        env = "FHIR_BASE_URL",
+        default_value = crate::fhir::DEFAULT_BASE_URL,
+        value_parser = parse_ord_base_url
+    )]
+    pub fhir_base_url: reqwest::Url,
+    /// API key of the FHIR API, sent as the `apikey` header; required with `ODS_SOURCE=fhir`.
+    #[arg(long, env = "FHIR_API_KEY", hide_env_values = true, value_parser = parse_api_key)]
+    pub fhir_api_key: Option<crate::fhir::ApiKey>,
+}
+
+/// The ODS API a sync reads.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OdsSource {
+    /// ORD 2-0-0 (`ORD_BASE_URL`).
+    Ord,
+    /// The FHIR R4 Organisation Data Terminology API (`FHIR_BASE_URL`, `FHIR_API_KEY`).
+    Fhir,
+}
+
+fn parse_api_key(text: &str) -> Result<crate::fhir::ApiKey, String> {
+    if text.trim().is_empty() {
+        return Err("must not be empty".to_owned());
+    }
+    Ok(crate::fhir::ApiKey::new(text.trim()))
 }
 
 impl OrdSettings {
@@ -384,6 +415,31 @@ pub fn parse_interval(text: &str) -> Option<Duration> {
 }
 
 impl OrdSettings {
+    /// The sync's source as `ODS_SOURCE` chooses it (build one and share it). `fhir` without
+    /// `FHIR_API_KEY` is an error naming the setting.
+    pub fn source(&self) -> Result<std::sync::Arc<dyn crate::sync::Source>, String> {
+        match self.ods_source {
+            OdsSource::Ord => Ok(std::sync::Arc::new(self.client()?)),
+            OdsSource::Fhir => {
+                let key = self.fhir_api_key.clone().ok_or_else(|| {
+                    "ODS_SOURCE=fhir needs FHIR_API_KEY (the key of the Organisation Data \
+                     Terminology API)"
+                        .to_owned()
+                })?;
+                let ord = self.ord_config();
+                let config = crate::fhir::FhirConfig {
+                    base_url: self.fhir_base_url.to_string(),
+                    max_rps: ord.max_rps,
+                    request_timeout: ord.request_timeout,
+                    retry_budget: ord.retry_budget,
+                    ..crate::fhir::FhirConfig::new(key)
+                };
+                let client = crate::fhir::FhirClient::new(config).map_err(|e| e.to_string())?;
+                Ok(std::sync::Arc::new(client))
+            }
+        }
+    }
+
     /// The process's ORD client (build one and share it: the rate limit lives in it).
     pub fn client(&self) -> Result<crate::ord::OrdClient, String> {
         crate::ord::OrdClient::new(self.ord_config()).map_err(|e| e.to_string())
@@ -561,5 +617,42 @@ mod tests {
             }
         }
         assert!(checked >= 20, "only {checked} documented defaults found");
+    }
+
+    #[test]
+    fn ods_source_fhir_needs_a_key_and_never_shows_it() {
+        #[derive(clap::Parser)]
+        struct Only {
+            #[command(flatten)]
+            ord: OrdSettings,
+        }
+        let parse = |args: &[&str]| {
+            let mut all = vec!["nhs-organisations"];
+            all.extend_from_slice(args);
+            <Only as clap::Parser>::try_parse_from(all).map(|o| o.ord)
+        };
+        if std::env::var_os("ODS_SOURCE").is_none() && std::env::var_os("FHIR_API_KEY").is_none() {
+            let default = parse(&[]).expect("parses");
+            assert_eq!(default.ods_source, OdsSource::Ord);
+            assert_eq!(default.source().expect("ord").name(), "ord");
+            let no_key = parse(&["--ods-source", "fhir"]).expect("parses");
+            let err = no_key.source().err().expect("no key");
+            assert!(err.contains("FHIR_API_KEY"), "{err}");
+        }
+        let fhir = parse(&[
+            "--ods-source",
+            "fhir",
+            "--fhir-base-url",
+            "http://127.0.0.1:9/fhir",
+            "--fhir-api-key",
+            "s3cret-key",
+        ])
+        .expect("parses");
+        assert_eq!(fhir.fhir_base_url.as_str(), "http://127.0.0.1:9/fhir/");
+        assert!(!format!("{fhir:?}").contains("s3cret-key"));
+        assert_eq!(fhir.source().expect("fhir").name(), "fhir");
+        assert!(parse(&["--ods-source", "soap"]).is_err());
+        assert!(parse(&["--fhir-base-url", "ftp://x.example"]).is_err());
+        assert!(parse(&["--fhir-api-key", " "]).is_err());
     }
 }

@@ -105,6 +105,22 @@ impl From<crate::ord::OrdError> for AppError {
     }
 }
 
+/// A FHIR source failure: the same codes as the ORD ones (every request runs before anything
+/// is written).
+impl From<crate::fhir::FhirError> for AppError {
+    fn from(err: crate::fhir::FhirError) -> Self {
+        use crate::fhir::FhirError;
+        match err {
+            FhirError::Config(_) => AppError::Internal(err.to_string()),
+            FhirError::Unavailable { .. } | FhirError::InvalidResponse { .. } => {
+                AppError::UpstreamUnavailable(format!(
+                    "{err}. Nothing was changed; try again later."
+                ))
+            }
+        }
+    }
+}
+
 /// The driver's error code (SQLSTATE on PostgreSQL, the extended result code on SQLite).
 pub fn database_code(err: &sea_orm::DbErr) -> Option<String> {
     use sea_orm::{sqlx, DbErr, RuntimeErr};

@@ -99,7 +99,9 @@ pub fn site(
         out.address2 = rec.address_line2.clone();
         out.address3 = rec.address_line3.clone();
         out.city = rec.town.clone();
-        out.county = rec.county.clone();
+        if rec.county_known {
+            out.county = rec.county.clone();
+        }
         out.postcode = rec.postcode.clone();
     }
     out.telephone = or_ours(&rec.telephone, &row.telephone);
@@ -152,6 +154,7 @@ mod tests {
             address_line3: None,
             town: Some("ASHFORD".into()),
             county: None,
+            county_known: true,
             postcode: Some("TN24 0LZ".into()),
             country: Some("ENGLAND".into()),
             telephone: None,

@@ -123,6 +123,14 @@ impl OrdClient {
     /// http(s) URL, `max_rps` is 0, `request_timeout` is zero, `max_retries` is below 3, or
     /// the user agent is not a valid header value.
     pub fn new(config: OrdConfig) -> Result<Self, OrdError> {
+        let mut headers = HeaderMap::new();
+        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        Self::with_headers(config, headers)
+    }
+
+    /// A client sending `headers` on every request: the HTTP core (rate limit, retries) of
+    /// another ODS source, which brings its own `Accept` and credentials.
+    pub(crate) fn with_headers(config: OrdConfig, headers: HeaderMap) -> Result<Self, OrdError> {
         let base = parse_base_url(&config.base_url)?;
         let max_rps = NonZeroU32::new(config.max_rps)
             .ok_or_else(|| OrdError::Config("max_rps must be at least 1".to_owned()))?;
@@ -151,8 +159,6 @@ impl OrdClient {
             .ok_or_else(|| OrdError::Config("rate limit period is zero".to_owned()))?;
         let limiter = RateLimiter::direct(quota);
 
-        let mut headers = HeaderMap::new();
-        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
         let http = reqwest::Client::builder()
             .default_headers(headers)
             .user_agent(user_agent)
@@ -247,6 +253,22 @@ impl OrdClient {
             }
             _ => Err(unexpected_status(&url_path, &reply)),
         }
+    }
+
+    /// The base URL, ending with `/`.
+    pub(crate) fn base(&self) -> &Url {
+        &self.inner.base
+    }
+
+    /// A rate-limited, retried GET of `url` (429/5xx/transport errors retried): the final
+    /// status, body and attempts, for a source that reads its own format.
+    pub(crate) async fn get_raw(
+        &self,
+        url: Url,
+        url_path: &str,
+    ) -> Result<(StatusCode, Vec<u8>, u32), OrdError> {
+        let reply = self.get(url, url_path).await?;
+        Ok((reply.status, reply.body, reply.attempts))
     }
 
     fn endpoint(&self, relative: &str, url_path: &str) -> Result<Url, OrdError> {

@@ -630,6 +630,9 @@ pub struct OrdOrganisation {
     pub town: Option<String>,
     /// `County`.
     pub county: Option<String>,
+    /// Whether the source publishes county at all (ORD does, FHIR does not): when false,
+    /// `county` is unknown rather than absent, and the stored value stays.
+    pub county_known: bool,
     /// `PostCode`.
     pub postcode: Option<String>,
     /// `Country`.
@@ -1015,6 +1018,7 @@ fn from_raw(org: RawOrganisation) -> Result<OrdOrganisation, String> {
         address_line3: clean(location.addr_ln3),
         town: clean(location.town),
         county: clean(location.county),
+        county_known: true,
         postcode: clean(location.post_code),
         country: clean(location.country),
         telephone,
@@ -1318,6 +1322,7 @@ mod tests {
                 address_line3: None,
                 town: None,
                 county: None,
+                county_known: true,
                 postcode: None,
                 country: None,
                 telephone: None,

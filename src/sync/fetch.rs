@@ -1,4 +1,4 @@
-//! Asking ORD: the records of the listed codes we track, and of the trusts sites move to,
+//! Asking the source: the records of the listed codes we track, and of the trusts sites move to,
 //! all fetched before the transaction starts (bounded concurrency; the first failure aborts).
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -7,14 +7,14 @@ use sea_orm::DatabaseConnection;
 
 use crate::errors::AppResult;
 use crate::memberships::{self, Edge, Moment};
-use crate::ord::{OrdClient, OrdOrganisation};
+use crate::ord::OrdOrganisation;
 use crate::placement::ParentKind;
 
-use super::{SyncProgress, Tracked, MAX_CONCURRENCY};
+use super::{Source, SyncProgress, Tracked, MAX_CONCURRENCY};
 
 /// Fetches every code with bounded concurrency; the first failure aborts the lot.
 pub(super) async fn fetch_all(
-    ord: &OrdClient,
+    source: &dyn Source,
     codes: BTreeSet<String>,
     progress: &dyn SyncProgress,
 ) -> AppResult<BTreeMap<String, Option<OrdOrganisation>>> {
@@ -23,15 +23,12 @@ pub(super) async fn fetch_all(
         return Ok(out);
     }
     progress.to_fetch(codes.len());
-    let width = usize::try_from(ord.config().max_rps)
+    let width = usize::try_from(source.max_rps())
         .unwrap_or(MAX_CONCURRENCY)
         .clamp(1, MAX_CONCURRENCY);
-    let mut results = futures::stream::iter(codes.into_iter().map(|code| {
-        let ord = ord.clone();
-        async move {
-            let result = ord.organisation(&code).await;
-            (code, result)
-        }
+    let mut results = futures::stream::iter(codes.into_iter().map(|code| async move {
+        let result = source.organisation(&code).await;
+        (code, result)
     }))
     .buffer_unordered(width);
     while let Some((code, result)) = results.next().await {

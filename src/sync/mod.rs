@@ -28,7 +28,7 @@ use crate::change_log::{self, Change, ChangeContext, ChangeSource};
 use crate::entities::{organisation, sync_run};
 use crate::errors::{AppError, AppResult};
 use crate::memberships;
-use crate::ord::{OrdClient, OrdDeletion, OrdOrganisation, SuccessionKind};
+use crate::ord::{OrdDeletion, OrdOrganisation, SuccessionKind};
 use crate::placement::{self, ParentKind};
 use crate::reference_data::ReferenceData;
 
@@ -36,6 +36,9 @@ mod apply;
 mod deletions;
 mod fetch;
 mod reparent;
+pub mod source;
+
+pub use source::{Source, SourceDeletion, SourceRecord};
 
 use apply::Apply;
 use fetch::{fetch_all, trusts_to_look_up};
@@ -173,7 +176,7 @@ pub struct SyncSuccession {
 /// run row in one transaction, then commit (or roll back a dry run). See `docs/sync.md`.
 pub async fn run(
     db: &DatabaseConnection,
-    ord: &OrdClient,
+    ord: &dyn Source,
     opts: SyncOptions,
     progress: &dyn SyncProgress,
 ) -> AppResult<SyncReport> {
@@ -226,6 +229,7 @@ pub async fn run(
         apply,
         (std::mem::take(&mut records), &lookups),
         &notices,
+        &ord.name().to_ascii_uppercase(),
         &mut report,
     )
     .await?;
@@ -287,6 +291,7 @@ async fn apply_records<C: ConnectionTrait>(
     mut apply: Apply<'_, C>,
     (records, lookups): (Records, &Records),
     notices: &Result<Vec<OrdDeletion>, String>,
+    source: &str,
     report: &mut SyncReport,
 ) -> Result<Vec<Change>, DbErr> {
     let mut published = HashSet::new();
@@ -309,7 +314,7 @@ async fn apply_records<C: ConnectionTrait>(
     for code in &report.not_found {
         if !apply.marked_deleted(code).await? {
             apply.warn(format!(
-                "{code}: ORD has no record for this code (HTTP 404); left as it is"
+                "{code}: {source} has no record for this code (HTTP 404); left as it is"
             ));
         }
     }
@@ -472,24 +477,29 @@ const RETRY_FAILED_SCHEDULE: std::time::Duration = std::time::Duration::from_sec
 /// restarts do not postpone it.
 pub fn spawn_schedule(
     db: DatabaseConnection,
-    ord: OrdClient,
+    ord: impl Source + 'static,
     every: std::time::Duration,
 ) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(schedule(db, ord, every, false))
+    tokio::spawn(schedule(db, std::sync::Arc::new(ord), every, false))
 }
 
 /// Runs a full reconcile every `every` inside `serve` (`SYNC_FULL_EVERY`; actor `scheduler`),
 /// the first one due `every` after the last applied full sync (at once if there never was one).
 pub fn spawn_full_schedule(
     db: DatabaseConnection,
-    ord: OrdClient,
+    ord: impl Source + 'static,
     every: std::time::Duration,
 ) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(schedule(db, ord, every, true))
+    tokio::spawn(schedule(db, std::sync::Arc::new(ord), every, true))
 }
 
 /// The loop of a schedule: incremental syncs, or full ones.
-async fn schedule(db: DatabaseConnection, ord: OrdClient, every: std::time::Duration, full: bool) {
+async fn schedule(
+    db: DatabaseConnection,
+    ord: std::sync::Arc<dyn Source>,
+    every: std::time::Duration,
+    full: bool,
+) {
     let kind = if full { "full" } else { "incremental" };
     let mut wait = first_wait(&db, every, full).await;
     loop {
@@ -501,7 +511,7 @@ async fn schedule(db: DatabaseConnection, ord: OrdClient, every: std::time::Dura
             dry_run: false,
             actor: actor::SCHEDULER.to_string(),
         };
-        wait = match run(&db, &ord, opts, &NoProgress).await {
+        wait = match run(&db, &*ord, opts, &NoProgress).await {
             Ok(report) => {
                 tracing::info!(
                     kind,

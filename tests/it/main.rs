@@ -34,4 +34,5 @@ mod snapshot;
 mod startup;
 mod sync;
 mod sync_deletions;
+mod sync_fhir;
 mod sync_full;

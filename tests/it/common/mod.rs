@@ -3,6 +3,7 @@
 //! counter, and GraphQL/HTTP helpers.
 #![allow(dead_code)]
 
+pub mod fhir;
 pub mod ord;
 pub mod ordered_json;
 mod pg_cleanup;
