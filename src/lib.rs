@@ -10,6 +10,7 @@ pub mod db;
 pub mod directory;
 pub mod entities;
 pub mod errors;
+pub mod geography;
 pub mod graphiql;
 pub mod graphql;
 pub mod history;
