@@ -4,6 +4,7 @@
 //! here; GraphQL, REST and the CLI only map types. Nothing reads the database: boundaries are
 //! bundled and prepared once per process, sites come from the snapshot.
 pub mod atlas;
+pub mod check;
 pub mod dated;
 pub mod shapes;
 pub mod transform;
@@ -145,7 +146,7 @@ pub struct Location {
     pub warnings: Vec<String>,
 }
 
-fn holder_at<M: Bounded>(
+pub(crate) fn holder_at<M: Bounded>(
     atlas: &Atlas,
     s: &Snapshot,
     point: LonLat,

@@ -24,14 +24,13 @@ static MERGED: std::sync::LazyLock<Cache<Vec<usize>, Arc<Merged>>> =
 type ServedKey = (Vec<usize>, u64);
 
 /// Served geometries, weighed by their size.
-static SERVED: std::sync::LazyLock<Cache<ServedKey, Arc<Value>>> =
-    std::sync::LazyLock::new(|| {
-        Cache::builder()
-            .weigher(|_, v: &Arc<Value>| weight(v))
-            // About 64 MB of coordinates.
-            .max_capacity(64 << 20)
-            .build()
-    });
+static SERVED: std::sync::LazyLock<Cache<ServedKey, Arc<Value>>> = std::sync::LazyLock::new(|| {
+    Cache::builder()
+        .weigher(|_, v: &Arc<Value>| weight(v))
+        // About 64 MB of coordinates.
+        .max_capacity(64 << 20)
+        .build()
+});
 
 fn weight(v: &Value) -> u32 {
     fn count(v: &Value) -> usize {
@@ -52,6 +51,14 @@ fn merged(atlas: &Atlas, parts: &[usize]) -> Arc<Merged> {
         let centroid = centroid_of(&bng);
         Arc::new(Merged { bng, centroid })
     })
+}
+
+/// Runs `f` on the BNG geometry of the union of `parts`.
+pub fn with_bng<R>(atlas: &Atlas, parts: &[usize], f: impl FnOnce(&MultiPolygon<f64>) -> R) -> R {
+    match parts {
+        [one] => f(&atlas.area(*one).bng),
+        many => f(&merged(atlas, many).bng),
+    }
 }
 
 /// The centroid of the union of `parts`.

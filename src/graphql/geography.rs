@@ -148,3 +148,76 @@ pub fn distances(
         })
         .collect()
 }
+
+/// What is wrong with a site's placement (rules in `docs/seeding.md`, "Spatial check").
+#[derive(async_graphql::Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum GeographyIssueKind {
+    /// The site has no latitude or longitude.
+    NoCoordinates,
+    /// The coordinates are in no UK country (more than 500 m outside every one).
+    OutsideUk,
+    /// More than 500 m outside the boundary of the site's country.
+    OutsideCountry,
+    /// More than 500 m outside the boundary of the site's NHS England region.
+    OutsideRegion,
+    /// More than 500 m outside the boundary of the site's Integrated Care Board.
+    OutsideIntegratedCareBoard,
+    /// More than 500 m outside the boundary of the site's Local Health Board.
+    OutsideLocalHealthBoard,
+    /// More than 500 m outside the boundary of the site's London borough.
+    OutsideLondonBorough,
+}
+
+impl From<geography::check::IssueKind> for GeographyIssueKind {
+    fn from(k: geography::check::IssueKind) -> Self {
+        use geography::check::IssueKind as K;
+        match k {
+            K::NoCoordinates => Self::NoCoordinates,
+            K::OutsideUk => Self::OutsideUk,
+            K::OutsideCountry => Self::OutsideCountry,
+            K::OutsideRegion => Self::OutsideRegion,
+            K::OutsideIntegratedCareBoard => Self::OutsideIntegratedCareBoard,
+            K::OutsideLocalHealthBoard => Self::OutsideLocalHealthBoard,
+            K::OutsideLondonBorough => Self::OutsideLondonBorough,
+        }
+    }
+}
+
+/// One site whose coordinates disagree with where we place it.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct GeographyIssue {
+    /// ODS code of the site.
+    pub ods_code: String,
+    /// Name of the site.
+    pub name: String,
+    /// What is wrong.
+    pub kind: GeographyIssueKind,
+    /// Code of the area we place the site in at that level (ODS code; region code; GSS code
+    /// for boroughs and countries).
+    pub assigned: Option<String>,
+    /// Code of the area of that level whose boundary holds the coordinates; null where none
+    /// does (or its holder on the day is unknown).
+    pub found: Option<String>,
+    /// How far outside the assigned area's boundary the coordinates are, in km.
+    pub distance_km: Option<f64>,
+    /// True when the site and kind are in the reviewed list of the bundled data
+    /// (`data/supplement/known_geography_issues.json`); false for a new issue.
+    pub known: bool,
+    /// The reviewed list's case for it (`docs/seeding.md`), e.g. `trust-serves-several-areas`.
+    pub reason: Option<String>,
+}
+
+impl From<geography::check::Issue> for GeographyIssue {
+    fn from(i: geography::check::Issue) -> Self {
+        Self {
+            ods_code: i.ods_code,
+            name: i.name,
+            kind: i.kind.into(),
+            assigned: i.assigned,
+            found: i.found,
+            distance_km: i.distance_km,
+            known: i.known,
+            reason: i.reason,
+        }
+    }
+}

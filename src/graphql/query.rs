@@ -373,6 +373,22 @@ impl QueryRoot {
         Ok(super::geography::distances(found, day))
     }
 
+    /// Every site there on the day whose coordinates are missing, outside the UK, or more
+    /// than 500 m outside the boundary of its country, region, ICB, Local Health Board or
+    /// London borough, by ODS code then kind (what `nhs-organisations check` prints).
+    #[graphql(complexity = "list_cost(weight::ALL_SITES, None, child_complexity)")]
+    async fn geography_issues(
+        &self,
+        ctx: &Context<'_>,
+        as_of: Option<Date>,
+    ) -> Result<Vec<super::geography::GeographyIssue>> {
+        let (s, day) = day(ctx, as_of).await?;
+        Ok(crate::geography::check::check(&s, day)?
+            .into_iter()
+            .map(Into::into)
+            .collect())
+    }
+
     /// The change log, newest first (100 entries unless `limit` says otherwise, at most
     /// 1,000): every write with who made it, when, and the state before and after. An actor
     /// that is an admin key's name shows as `admin` unless the request carries an admin key.
