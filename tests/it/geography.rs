@@ -395,7 +395,12 @@ async fn boundaries_geojson_serves_each_kind_with_etag_and_compression() {
             );
             // Before the 2026 reorganisation every area but Jersey has its boundary.
             let jersey = f["properties"]["name"] == "Jersey";
-            assert_eq!(f["geometry"].is_null(), jersey, "{kind}: {}", f["properties"]);
+            assert_eq!(
+                f["geometry"].is_null(),
+                jersey,
+                "{kind}: {}",
+                f["properties"]
+            );
             if !jersey {
                 assert_eq!(f["geometry"]["type"], "MultiPolygon");
             }
@@ -494,4 +499,468 @@ async fn boundaries_geojson_is_dated() {
     assert!(merged["properties"]
         .get("boundary_unknown_reason")
         .is_none());
+}
+
+type Pinned = (
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+    Option<&'static str>,
+);
+
+/// The issues of the bundled data on the day of the reference data (2024 structure).
+const ISSUES_2024: [Pinned; 46] = [
+    (
+        "7A1NU",
+        "OUTSIDE_COUNTRY",
+        Some("W92000004"),
+        Some("E92000001"),
+    ),
+    ("7A1NU", "OUTSIDE_LOCAL_HEALTH_BOARD", Some("7A1"), None),
+    (
+        "7A3B7",
+        "OUTSIDE_LOCAL_HEALTH_BOARD",
+        Some("7A3"),
+        Some("7A5"),
+    ),
+    (
+        "R1LVD",
+        "OUTSIDE_INTEGRATED_CARE_BOARD",
+        Some("QH8"),
+        Some("QM7"),
+    ),
+    ("RATE1", "OUTSIDE_REGION", Some("Y56"), Some("Y61")),
+    (
+        "RATE1",
+        "OUTSIDE_INTEGRATED_CARE_BOARD",
+        Some("QMF"),
+        Some("QH8"),
+    ),
+    ("RATE2", "OUTSIDE_REGION", Some("Y56"), Some("Y61")),
+    (
+        "RATE2",
+        "OUTSIDE_INTEGRATED_CARE_BOARD",
+        Some("QMF"),
+        Some("QH8"),
+    ),
+    ("RATE3", "OUTSIDE_REGION", Some("Y56"), Some("Y61")),
+    (
+        "RATE3",
+        "OUTSIDE_INTEGRATED_CARE_BOARD",
+        Some("QMF"),
+        Some("QH8"),
+    ),
+    ("RAX01", "OUTSIDE_REGION", Some("Y59"), Some("Y56")),
+    (
+        "RAX01",
+        "OUTSIDE_INTEGRATED_CARE_BOARD",
+        Some("QXU"),
+        Some("QWE"),
+    ),
+    ("RGT1W", "OUTSIDE_UK", Some("E92000003"), None),
+    ("RN7QM", "OUTSIDE_REGION", Some("Y59"), Some("Y56")),
+    (
+        "RN7QM",
+        "OUTSIDE_INTEGRATED_CARE_BOARD",
+        Some("QKS"),
+        Some("QKK"),
+    ),
+    ("RNNHT", "OUTSIDE_REGION", Some("Y63"), Some("Y62")),
+    (
+        "RNNHT",
+        "OUTSIDE_INTEGRATED_CARE_BOARD",
+        Some("QHM"),
+        Some("QE1"),
+    ),
+    (
+        "RP416",
+        "OUTSIDE_INTEGRATED_CARE_BOARD",
+        Some("QMJ"),
+        Some("QMF"),
+    ),
+    (
+        "RP427",
+        "OUTSIDE_INTEGRATED_CARE_BOARD",
+        Some("QMJ"),
+        Some("QMF"),
+    ),
+    ("RP5DR", "OUTSIDE_REGION", Some("Y60"), Some("Y63")),
+    (
+        "RP5DR",
+        "OUTSIDE_INTEGRATED_CARE_BOARD",
+        Some("QT1"),
+        Some("QF7"),
+    ),
+    (
+        "RTG02",
+        "OUTSIDE_INTEGRATED_CARE_BOARD",
+        Some("QJ2"),
+        Some("QNC"),
+    ),
+    (
+        "RTG54",
+        "OUTSIDE_INTEGRATED_CARE_BOARD",
+        Some("QJ2"),
+        Some("QNC"),
+    ),
+    (
+        "RTRAT",
+        "OUTSIDE_INTEGRATED_CARE_BOARD",
+        Some("QOQ"),
+        Some("QHM"),
+    ),
+    ("RV3J1", "OUTSIDE_REGION", Some("Y56"), Some("Y61")),
+    (
+        "RV3J1",
+        "OUTSIDE_INTEGRATED_CARE_BOARD",
+        Some("QMJ"),
+        Some("QHG"),
+    ),
+    (
+        "RV3J5",
+        "OUTSIDE_INTEGRATED_CARE_BOARD",
+        Some("QMJ"),
+        Some("QRV"),
+    ),
+    (
+        "RVJT9",
+        "OUTSIDE_COUNTRY",
+        Some("E92000001"),
+        Some("W92000004"),
+    ),
+    ("RVJT9", "OUTSIDE_REGION", Some("Y58"), None),
+    ("RVJT9", "OUTSIDE_INTEGRATED_CARE_BOARD", Some("QUY"), None),
+    (
+        "RVN38",
+        "OUTSIDE_INTEGRATED_CARE_BOARD",
+        Some("QOX"),
+        Some("QUY"),
+    ),
+    (
+        "RVN4T",
+        "OUTSIDE_INTEGRATED_CARE_BOARD",
+        Some("QOX"),
+        Some("QUY"),
+    ),
+    (
+        "RVNE6",
+        "OUTSIDE_INTEGRATED_CARE_BOARD",
+        Some("QOX"),
+        Some("QUY"),
+    ),
+    (
+        "RVNE9",
+        "OUTSIDE_INTEGRATED_CARE_BOARD",
+        Some("QOX"),
+        Some("QUY"),
+    ),
+    ("RVR05", "OUTSIDE_REGION", Some("Y59"), Some("Y56")),
+    (
+        "RVR05",
+        "OUTSIDE_INTEGRATED_CARE_BOARD",
+        Some("QXU"),
+        Some("QWE"),
+    ),
+    ("RVR07", "OUTSIDE_REGION", Some("Y59"), Some("Y56")),
+    (
+        "RVR07",
+        "OUTSIDE_INTEGRATED_CARE_BOARD",
+        Some("QXU"),
+        Some("QWE"),
+    ),
+    (
+        "RVY02",
+        "OUTSIDE_INTEGRATED_CARE_BOARD",
+        Some("QYG"),
+        Some("QE1"),
+    ),
+    (
+        "RWF11",
+        "OUTSIDE_INTEGRATED_CARE_BOARD",
+        Some("QKS"),
+        Some("QNX"),
+    ),
+    (
+        "RWX85",
+        "OUTSIDE_INTEGRATED_CARE_BOARD",
+        Some("QU9"),
+        Some("QNQ"),
+    ),
+    (
+        "RXK01",
+        "OUTSIDE_INTEGRATED_CARE_BOARD",
+        Some("QHL"),
+        Some("QUA"),
+    ),
+    (
+        "RY918",
+        "OUTSIDE_INTEGRATED_CARE_BOARD",
+        Some("QWE"),
+        Some("QRV"),
+    ),
+    (
+        "RYV42",
+        "OUTSIDE_INTEGRATED_CARE_BOARD",
+        Some("QHG"),
+        Some("QUE"),
+    ),
+    (
+        "RYVF7",
+        "OUTSIDE_INTEGRATED_CARE_BOARD",
+        Some("QHG"),
+        Some("QUE"),
+    ),
+    ("RYW91", "OUTSIDE_LONDON_BOROUGH", Some("E09000020"), None),
+];
+
+/// The issues of the bundled data after its history (the 2026 ICB reorganisation): boards
+/// with no known boundary (S1Y5D, D7T5G, ...) cannot be checked, so their sites drop out.
+const ISSUES_2026: [Pinned; 38] = [
+    (
+        "7A1NU",
+        "OUTSIDE_COUNTRY",
+        Some("W92000004"),
+        Some("E92000001"),
+    ),
+    ("7A1NU", "OUTSIDE_LOCAL_HEALTH_BOARD", Some("7A1"), None),
+    (
+        "7A3B7",
+        "OUTSIDE_LOCAL_HEALTH_BOARD",
+        Some("7A3"),
+        Some("7A5"),
+    ),
+    ("RATE1", "OUTSIDE_REGION", Some("Y56"), Some("Y61")),
+    (
+        "RATE1",
+        "OUTSIDE_INTEGRATED_CARE_BOARD",
+        Some("QMF"),
+        Some("D7T5G"),
+    ),
+    ("RATE2", "OUTSIDE_REGION", Some("Y56"), Some("Y61")),
+    (
+        "RATE2",
+        "OUTSIDE_INTEGRATED_CARE_BOARD",
+        Some("QMF"),
+        Some("D7T5G"),
+    ),
+    ("RATE3", "OUTSIDE_REGION", Some("Y56"), Some("Y61")),
+    (
+        "RATE3",
+        "OUTSIDE_INTEGRATED_CARE_BOARD",
+        Some("QMF"),
+        Some("D7T5G"),
+    ),
+    ("RAX01", "OUTSIDE_REGION", Some("Y59"), Some("Y56")),
+    ("RGT1W", "OUTSIDE_UK", Some("E92000003"), None),
+    ("RN7QM", "OUTSIDE_REGION", Some("Y59"), Some("Y56")),
+    (
+        "RN7QM",
+        "OUTSIDE_INTEGRATED_CARE_BOARD",
+        Some("QKS"),
+        Some("QKK"),
+    ),
+    ("RNNHT", "OUTSIDE_REGION", Some("Y63"), Some("Y62")),
+    (
+        "RNNHT",
+        "OUTSIDE_INTEGRATED_CARE_BOARD",
+        Some("QHM"),
+        Some("QE1"),
+    ),
+    (
+        "RP416",
+        "OUTSIDE_INTEGRATED_CARE_BOARD",
+        Some("Z9B2Z"),
+        Some("QMF"),
+    ),
+    (
+        "RP427",
+        "OUTSIDE_INTEGRATED_CARE_BOARD",
+        Some("Z9B2Z"),
+        Some("QMF"),
+    ),
+    ("RP5DR", "OUTSIDE_REGION", Some("Y60"), Some("Y63")),
+    (
+        "RP5DR",
+        "OUTSIDE_INTEGRATED_CARE_BOARD",
+        Some("QT1"),
+        Some("QF7"),
+    ),
+    (
+        "RTG02",
+        "OUTSIDE_INTEGRATED_CARE_BOARD",
+        Some("QJ2"),
+        Some("QNC"),
+    ),
+    (
+        "RTG54",
+        "OUTSIDE_INTEGRATED_CARE_BOARD",
+        Some("QJ2"),
+        Some("QNC"),
+    ),
+    (
+        "RTRAT",
+        "OUTSIDE_INTEGRATED_CARE_BOARD",
+        Some("QOQ"),
+        Some("QHM"),
+    ),
+    ("RV3J1", "OUTSIDE_REGION", Some("Y56"), Some("Y61")),
+    (
+        "RV3J1",
+        "OUTSIDE_INTEGRATED_CARE_BOARD",
+        Some("Z9B2Z"),
+        Some("S1Y5D"),
+    ),
+    (
+        "RVJT9",
+        "OUTSIDE_COUNTRY",
+        Some("E92000001"),
+        Some("W92000004"),
+    ),
+    ("RVJT9", "OUTSIDE_REGION", Some("Y58"), None),
+    ("RVJT9", "OUTSIDE_INTEGRATED_CARE_BOARD", Some("QUY"), None),
+    (
+        "RVN38",
+        "OUTSIDE_INTEGRATED_CARE_BOARD",
+        Some("QOX"),
+        Some("QUY"),
+    ),
+    (
+        "RVN4T",
+        "OUTSIDE_INTEGRATED_CARE_BOARD",
+        Some("QOX"),
+        Some("QUY"),
+    ),
+    (
+        "RVNE6",
+        "OUTSIDE_INTEGRATED_CARE_BOARD",
+        Some("QOX"),
+        Some("QUY"),
+    ),
+    (
+        "RVNE9",
+        "OUTSIDE_INTEGRATED_CARE_BOARD",
+        Some("QOX"),
+        Some("QUY"),
+    ),
+    ("RVR05", "OUTSIDE_REGION", Some("Y59"), Some("Y56")),
+    ("RVR07", "OUTSIDE_REGION", Some("Y59"), Some("Y56")),
+    (
+        "RVY02",
+        "OUTSIDE_INTEGRATED_CARE_BOARD",
+        Some("QYG"),
+        Some("QE1"),
+    ),
+    (
+        "RWF11",
+        "OUTSIDE_INTEGRATED_CARE_BOARD",
+        Some("QKS"),
+        Some("S9B9J"),
+    ),
+    (
+        "RXK01",
+        "OUTSIDE_INTEGRATED_CARE_BOARD",
+        Some("QHL"),
+        Some("QUA"),
+    ),
+    (
+        "RY918",
+        "OUTSIDE_INTEGRATED_CARE_BOARD",
+        Some("QWE"),
+        Some("Z9B2Z"),
+    ),
+    ("RYW91", "OUTSIDE_LONDON_BOROUGH", Some("E09000020"), None),
+];
+
+fn issues(d: &Value) -> Vec<(String, String, Option<String>, Option<String>)> {
+    let s = |v: &Value| v.as_str().map(str::to_string);
+    d["geographyIssues"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|i| {
+            (
+                s(&i["odsCode"]).unwrap_or_default(),
+                s(&i["kind"]).unwrap_or_default(),
+                s(&i["assigned"]),
+                s(&i["found"]),
+            )
+        })
+        .collect()
+}
+
+fn pinned(list: &[Pinned]) -> Vec<(String, String, Option<String>, Option<String>)> {
+    list.iter()
+        .map(|(c, k, a, f)| {
+            (
+                c.to_string(),
+                k.to_string(),
+                a.map(str::to_string),
+                f.map(str::to_string),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn geography_issues_of_the_bundled_data_are_exactly_the_reviewed_ones() {
+    let t = TestDb::current().await;
+    let schema = t.schema();
+    let q = |day: &str| {
+        format!("{{ geographyIssues(asOf: \"{day}\") {{ odsCode name kind assigned found distanceKm known reason }} }}")
+    };
+    for (day, expected) in [
+        ("2024-09-01", pinned(&ISSUES_2024)),
+        ("2026-12-01", pinned(&ISSUES_2026)),
+    ] {
+        let d = data(gql(&schema, &q(day)).await);
+        assert_eq!(issues(&d), expected, "{day}");
+        for i in d["geographyIssues"].as_array().into_iter().flatten() {
+            assert_eq!(i["known"], true, "{i}");
+            assert!(i["reason"].is_string() && i["name"].is_string(), "{i}");
+            if i["kind"] != "OUTSIDE_UK" {
+                assert!(i["distanceKm"].as_f64().is_some_and(|k| k > 0.5), "{i}");
+            }
+        }
+    }
+    // The reference data alone gives the 2024 list too.
+    let seeded = TestDb::seeded().await;
+    let d = data(gql(&seeded.schema(), &q("2024-09-01")).await);
+    assert_eq!(issues(&d), pinned(&ISSUES_2024));
+}
+
+#[tokio::test]
+async fn check_exits_1_when_an_issue_is_new() {
+    let t = TestDb::current().await;
+    let run = || {
+        std::process::Command::new(common::BIN)
+            .args(["check", "--as-of", "2026-12-01"])
+            .env("DATABASE_URL", &t.url)
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("run check")
+    };
+    let ok = run();
+    let stdout = String::from_utf8_lossy(&ok.stdout).to_string();
+    assert_eq!(ok.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("38 issue(s) on 2026-12-01: 38 reviewed, 0 new"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("reviewed OUTSIDE_UK RGT1W"), "{stdout}");
+    // Addenbrooke's moved to Edinburgh: outside its country and region.
+    sea_orm::ConnectionTrait::execute_unprepared(
+        &t.db,
+        "UPDATE organisations SET latitude = 55.95, longitude = -3.19 WHERE ods_code = 'RGT01'",
+    )
+    .await
+    .expect("update");
+    let bad = run();
+    let stdout = String::from_utf8_lossy(&bad.stdout).to_string();
+    assert_eq!(bad.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("NEW      OUTSIDE_COUNTRY RGT01"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("in S92000003"), "{stdout}");
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("2 new geography issue(s)"));
 }

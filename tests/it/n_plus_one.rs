@@ -124,6 +124,7 @@ async fn every_read_root_and_field_runs_no_sql() {
         "{ integratedCareBoards { boundary(simplifyMetres: 500) boundaryUnknownReason centroid { latitude longitude } }
             localHealthBoards { boundary centroid { latitude } } nhsEnglandRegions { boundary(simplifyMetres: 1000) }
             londonBoroughs { centroid { longitude } } countries { boundaryUnknownReason } }".into(),
+        "{ geographyIssues(asOf: \"2024-09-01\") { odsCode kind assigned found distanceKm known reason } }".into(),
     ];
     for q in &queries {
         let (n, _) = statements(&t, q).await;
