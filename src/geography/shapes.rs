@@ -20,7 +20,7 @@ struct Merged {
 static MERGED: std::sync::LazyLock<Cache<Vec<usize>, Arc<Merged>>> =
     std::sync::LazyLock::new(|| Cache::new(256));
 
-/// A geometry as served: its parts and tolerance (in millimetres).
+/// A geometry as served: its parts and tolerance (in metres).
 type ServedKey = (Vec<usize>, u64);
 
 /// Served geometries, weighed by their size.
@@ -77,10 +77,12 @@ pub fn geojson(wgs84: &MultiPolygon<f64>) -> Value {
     serde_json::to_value(&geometry).unwrap_or(Value::Null)
 }
 
-/// The GeoJSON geometry of the union of `parts`, simplified to `tolerance` metres (0 = as
-/// published).
+/// The GeoJSON geometry of the union of `parts`, simplified to `tolerance` metres, rounded
+/// to whole metres (0 = as published).
 pub fn geometry(atlas: &Atlas, parts: &[usize], tolerance: f64) -> Arc<Value> {
-    let key = (parts.to_vec(), (tolerance * 1000.0).round() as u64);
+    // Whole metres: finer steps look the same on a map and would only fill the cache.
+    let tolerance = tolerance.round();
+    let key = (parts.to_vec(), tolerance as u64);
     SERVED.get_with(key, || {
         let wgs84 = match (parts, tolerance > 0.0) {
             ([one], false) => atlas.area(*one).wgs84.clone(),
