@@ -228,3 +228,30 @@ pub fn near(
     found.truncate(limit as usize);
     Ok(found)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn points_and_tolerances_outside_their_ranges_are_bad_user_input() {
+        let bad = |r: AppResult<LonLat>| matches!(r, Err(AppError::BadUserInput(_)));
+        assert!(bad(point(f64::NAN, 0.0)));
+        assert!(bad(point(0.0, f64::INFINITY)));
+        assert!(bad(point(90.000_001, 0.0)));
+        assert!(bad(point(0.0, -180.000_001)));
+        assert_eq!(point(-90.0, 180.0).ok(), Some((180.0, -90.0)));
+        for t in [f64::NAN, f64::NEG_INFINITY, -0.1, MAX_SIMPLIFY_METRES + 1.0] {
+            assert!(tolerance(Some(t), "simplify").is_err(), "{t}");
+        }
+        assert_eq!(tolerance(None, "simplify").ok(), Some(0.0));
+    }
+
+    #[test]
+    fn great_circle_distances() {
+        // London to Paris is about 344 km; a degree of latitude about 111 km.
+        let km = distance_km((-0.1276, 51.5072), (2.3522, 48.8566));
+        assert!((km - 344.0).abs() < 2.0, "{km}");
+        assert!((distance_km((0.0, 52.0), (0.0, 53.0)) - 111.2).abs() < 0.5);
+    }
+}
