@@ -214,6 +214,7 @@ const ROOT_PAGE: &str = r#"<!doctype html>
 <li><a href="/graphql">GraphiQL</a>: explore and run GraphQL queries (<code>POST /graphql</code> for programs)</li>
 <li><a href="/v1/organisations/">REST</a>: the routes of the RCPCH NHS Organisations API under <code>/v1/</code></li>
 <li><a href="/v1/openapi.json">OpenAPI</a>: the document of the REST routes</li>
+<li><a href="/boundaries/integrated-care-boards.geojson?simplify=500">Boundaries</a>: GeoJSON of the ICBs, health boards, regions, London boroughs and countries (<code>/boundaries/{kind}.geojson</code>)</li>
 <li><a href="/health">Health</a>: database and snapshot state</li>
 </ul>
 </body></html>

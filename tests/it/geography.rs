@@ -964,3 +964,20 @@ async fn check_exits_1_when_an_issue_is_new() {
     assert!(stdout.contains("in S92000003"), "{stdout}");
     assert!(String::from_utf8_lossy(&bad.stderr).contains("2 new geography issue(s)"));
 }
+
+#[tokio::test]
+async fn boundaries_share_the_rate_limit_of_graphql_and_rest() {
+    let t = TestDb::seeded().await;
+    let mut settings = common::settings();
+    settings.rate_limit_rps = 1;
+    settings.rate_limit_burst = 2;
+    let base = common::serve_with(&t, settings).await;
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        let resp = fetch(&base, "/boundaries/countries.geojson?simplify=5000", &[]).await;
+        statuses.push(resp.status().as_u16());
+    }
+    assert!(statuses.contains(&429), "{statuses:?}");
+    let rest = fetch(&base, "/v1/countries/", &[]).await;
+    assert_eq!(rest.status().as_u16(), 429, "the same budget");
+}
