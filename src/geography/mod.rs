@@ -7,6 +7,7 @@ pub mod atlas;
 pub mod check;
 pub mod dated;
 pub mod shapes;
+pub mod sites;
 pub mod transform;
 
 use std::sync::Arc;
@@ -18,7 +19,7 @@ pub use atlas::{atlas, Atlas, BoundaryKind};
 pub use dated::{Bounded, Resolved};
 pub use transform::LonLat;
 
-use crate::directory::{self, OrganisationFilter, Page};
+use crate::directory::{self, OrganisationFilter};
 use crate::entities::{
     country, integrated_care_board, local_health_board, london_borough, nhs_england_region,
     organisation,
@@ -207,20 +208,16 @@ pub fn near(
             "`limit` must be from 0 to {MAX_NEAR}, not {limit}."
         )));
     }
-    // A degree of latitude is at least 110.5 km: anything further north or south is out.
-    let max_dlat = radius_km / 110.5;
-    let mut found: Vec<(Arc<organisation::Model>, f64)> =
-        directory::organisations(s, filter, Page::default(), day)?
-            .into_iter()
-            .filter_map(|m| {
-                let (lat, lon) = (m.latitude?, m.longitude?);
-                if (lat - point.1).abs() > max_dlat {
-                    return None;
-                }
-                let d = distance_km(point, (lon, lat));
-                (d <= radius_km).then_some((m, d))
-            })
-            .collect();
+    let matches = directory::site_matcher(s, filter, day)?;
+    let mut found: Vec<(Arc<organisation::Model>, f64)> = sites::candidates(s, point, radius_km)
+        .into_iter()
+        .filter_map(|id| {
+            let m = s.organisations.get(id)?.on(day)?;
+            let (lat, lon) = (m.latitude?, m.longitude?);
+            let d = distance_km(point, (lon, lat));
+            (d <= radius_km && matches(m)).then(|| (m.clone(), d))
+        })
+        .collect();
     found.sort_by(|a, b| {
         a.1.total_cmp(&b.1)
             .then_with(|| a.0.ods_code.cmp(&b.0.ods_code))

@@ -981,3 +981,23 @@ async fn boundaries_share_the_rate_limit_of_graphql_and_rest() {
     let rest = fetch(&base, "/v1/countries/", &[]).await;
     assert_eq!(rest.status().as_u16(), 429, "the same budget");
 }
+
+#[tokio::test]
+async fn organisations_near_uses_the_coordinates_of_the_day() {
+    let t = TestDb::seeded().await;
+    sea_orm::ConnectionTrait::execute_unprepared(
+        &t.db,
+        "UPDATE organisations SET latitude = 55.95, longitude = -3.19 WHERE ods_code = 'RGT01'",
+    )
+    .await
+    .expect("update");
+    let schema = t.schema();
+    let near = |lat: f64, lon: f64| {
+        format!("{{ organisationsNear(latitude: {lat}, longitude: {lon}, radiusKm: 5) {{ organisation {{ odsCode }} }} }}")
+    };
+    let codes = |d: Value| d.to_string();
+    let edinburgh = codes(data(gql(&schema, &near(55.95, -3.19)).await));
+    assert!(edinburgh.contains("RGT01"), "{edinburgh}");
+    let cambridge = codes(data(gql(&schema, &near(CAMBRIDGE.0, CAMBRIDGE.1)).await));
+    assert!(!cambridge.contains("RGT01"), "{cambridge}");
+}
