@@ -105,6 +105,12 @@ async fn a_point_on_a_border_goes_to_the_first_area_by_code_every_time() {
     around.sort();
     around.dedup();
     assert_eq!(around, ["E92000001", "W92000004"]);
+    // A vertex of the border between Norfolk and Waveney (QMM, E54000022) and Cambridgeshire
+    // and Peterborough (QUE, E54000056): the first by GSS code.
+    let (lon, lat) = bng_to_wgs84(550_042.0, 296_448.655_999_999_5_f64);
+    let l = locate(&schema, (lat, lon), None).await;
+    assert_eq!(l["integratedCareBoard"]["odsCode"], "QMM");
+    assert_eq!(l["nhsEnglandRegion"]["regionCode"], "Y61");
 }
 
 #[tokio::test]
