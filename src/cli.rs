@@ -56,6 +56,21 @@ enum Command {
     /// Apply dated history events (the format of data/history/events.json; docs/history.md).
     #[command(subcommand)]
     History(HistoryCommand),
+    /// Check every site's coordinates against its country, region, ICB, health board and
+    /// London borough (docs/seeding.md); exits 1 when an issue is not in the reviewed list.
+    Check(CheckArgs),
+}
+
+#[derive(Args)]
+struct CheckArgs {
+    /// Check as of this day (YYYY-MM-DD; default today).
+    #[arg(long)]
+    as_of: Option<chrono::NaiveDate>,
+    /// Print the issues as JSON.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    database: DatabaseSettings,
 }
 
 #[derive(Subcommand)]
@@ -323,6 +338,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{report}");
         }
         Command::Reorganise(cmd) => reorganise(cmd).await?,
+        Command::Check(args) => check(args).await?,
         Command::Serve(args) => serve(args).await?,
     }
     Ok(())
@@ -380,6 +396,38 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // Built before listening, as the tests build it.
     let state = http::AppState::start(conn, Some(ord), &server).await?;
     http::serve(state, &server).await?;
+    Ok(())
+}
+
+/// `check`: every issue, one line each (or JSON); fails when any is new.
+async fn check(args: CheckArgs) -> anyhow::Result<()> {
+    use crate::geography::check;
+    let conn = db::open(args.database.database_url.expose()).await?;
+    let store = crate::snapshot::SnapshotStore::new(conn);
+    let snapshot = store.pinned().await?;
+    let day = crate::directory::day(&snapshot, args.as_of, chrono::Utc::now().date_naive())?;
+    let issues = check::check(&snapshot, day)?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&check::as_json(&issues))?
+        );
+    } else {
+        for i in &issues {
+            println!("{}", check::line(i));
+        }
+    }
+    let new = issues.iter().filter(|i| !i.known).count();
+    println!(
+        "{} issue(s) on {day}: {} reviewed, {new} new",
+        issues.len(),
+        issues.len() - new
+    );
+    if new > 0 {
+        return Err(anyhow!(
+            "{new} new geography issue(s): review them and add them to data/supplement/known_geography_issues.json, or fix the placement"
+        ));
+    }
     Ok(())
 }
 

@@ -117,33 +117,39 @@ pub fn organisations(
     day: Day,
 ) -> AppResult<Vec<Arc<organisation::Model>>> {
     page.checked()?;
-    let codes = normalised_codes(&filter.ods_codes)?;
-    let needle = checked_needle(&filter.name_contains)?;
+    let matches = site_matcher(s, filter, day)?;
     let list = s
         .organisations
         .list_on(day)
         .into_iter()
-        .filter(|m| {
-            codes
-                .as_ref()
-                .is_none_or(|c| c.iter().any(|c| c.as_str() == m.ods_code))
-        })
-        .filter(|m| {
-            needle
+        .filter(|m| matches(m))
+        .cloned()
+        .collect();
+    page.of(list)
+}
+
+/// Whether a site there on `day` matches a filter (the filter checked once, here).
+pub fn site_matcher<'a>(
+    s: &'a Snapshot,
+    filter: &'a OrganisationFilter,
+    day: Day,
+) -> AppResult<impl Fn(&organisation::Model) -> bool + 'a> {
+    let codes = normalised_codes(&filter.ods_codes)?;
+    let needle = checked_needle(&filter.name_contains)?;
+    Ok(move |m: &organisation::Model| {
+        codes
+            .as_ref()
+            .is_none_or(|c| c.iter().any(|c| c.as_str() == m.ods_code))
+            && needle
                 .as_ref()
                 .is_none_or(|n| m.name.to_lowercase().contains(n))
-        })
-        .filter(|m| filter.active.is_none_or(|a| m.active == a))
-        .filter(|m| {
-            filter.has_paediatric_diabetes_unit.is_none_or(|has| {
+            && filter.active.is_none_or(|a| m.active == a)
+            && filter.has_paediatric_diabetes_unit.is_none_or(|has| {
                 s.parent(edges::SITE_PAEDIATRIC_DIABETES_UNIT, m.id, day)
                     .is_some()
                     == has
             })
-        })
-        .cloned()
-        .collect();
-    page.of(list)
+    })
 }
 
 /// A trust by ODS code, as it was on `day`.

@@ -112,19 +112,28 @@ pub fn router(state: AppState, settings: &ServerSettings) -> Router {
         store: shared.app.store.clone(),
         cache: shared.cache.clone(),
     });
-    // One limit for both ways in: a client's budget covers GraphQL and REST together.
-    let (graphql, rest) = match RateLimit::new(settings).map(Arc::new) {
+    let boundaries = crate::rest::boundaries_router(crate::rest::RestState {
+        store: shared.app.store.clone(),
+        cache: shared.cache.clone(),
+    });
+    // One limit for all ways in: a client's budget covers GraphQL and REST together.
+    let (graphql, rest, boundaries) = match RateLimit::new(settings).map(Arc::new) {
         Some(limit) => (
             graphql.route_layer(middleware::from_fn_with_state(limit.clone(), rate_limit)),
-            rest.layer(middleware::from_fn_with_state(limit, rest_rate_limit)),
+            rest.layer(middleware::from_fn_with_state(
+                limit.clone(),
+                rest_rate_limit,
+            )),
+            boundaries.layer(middleware::from_fn_with_state(limit, rest_rate_limit)),
         ),
-        None => (graphql, rest),
+        None => (graphql, rest, boundaries),
     };
     Router::new()
         .route("/", get(root))
         .route("/graphql", graphql)
         .route("/health", get(health))
         .nest_service("/v1", rest)
+        .nest_service("/boundaries", boundaries)
         .merge(crate::graphiql::router())
         .with_state(shared)
         .layer(
@@ -213,6 +222,7 @@ const ROOT_PAGE: &str = r#"<!doctype html>
 <li><a href="/graphql">GraphiQL</a>: explore and run GraphQL queries (<code>POST /graphql</code> for programs)</li>
 <li><a href="/v1/organisations/">REST</a>: the routes of the RCPCH NHS Organisations API under <code>/v1/</code></li>
 <li><a href="/v1/openapi.json">OpenAPI</a>: the document of the REST routes</li>
+<li><a href="/boundaries/integrated-care-boards.geojson?simplify=500">Boundaries</a>: GeoJSON of the ICBs, health boards, regions, London boroughs and countries (<code>/boundaries/{kind}.geojson</code>)</li>
 <li><a href="/health">Health</a>: database and snapshot state</li>
 </ul>
 </body></html>

@@ -11,6 +11,7 @@ pub mod directory;
 pub mod entities;
 pub mod errors;
 pub mod fhir;
+pub mod geography;
 pub mod graphiql;
 pub mod graphql;
 pub mod history;

@@ -1,6 +1,7 @@
 //! The GraphQL layer: maps records to types and calls services; no rules live here.
 pub mod admin;
 pub mod errors;
+pub mod geography;
 pub mod limits;
 pub mod loaders;
 pub mod mergers;

@@ -42,6 +42,16 @@ pub struct TrustFilter {
     pub active: Option<bool>,
 }
 
+fn site_filter(filter: Option<OrganisationFilter>) -> directory::OrganisationFilter {
+    let f = filter.unwrap_or_default();
+    directory::OrganisationFilter {
+        ods_codes: f.ods_codes,
+        name_contains: f.name_contains,
+        active: f.active,
+        has_paediatric_diabetes_unit: f.has_paediatric_diabetes_unit,
+    }
+}
+
 fn db<'a>(ctx: &'a Context<'_>) -> Result<&'a DatabaseConnection> {
     ctx.data::<DatabaseConnection>()
 }
@@ -127,13 +137,7 @@ impl QueryRoot {
         offset: Option<i32>,
         as_of: Option<Date>,
     ) -> Result<Vec<Organisation>> {
-        let f = filter.unwrap_or_default();
-        let filter = directory::OrganisationFilter {
-            ods_codes: f.ods_codes,
-            name_contains: f.name_contains,
-            active: f.active,
-            has_paediatric_diabetes_unit: f.has_paediatric_diabetes_unit,
-        };
+        let filter = site_filter(filter);
         let (s, day) = day(ctx, as_of).await?;
         let list = directory::organisations(&s, &filter, Page { limit, offset }, day)?;
         Ok(on_day(list, day))
@@ -326,6 +330,63 @@ impl QueryRoot {
     #[graphql(complexity = "list_cost(weight::SHORT_NATIONAL, None, child_complexity)")]
     async fn countries(&self, ctx: &Context<'_>, as_of: Option<Date>) -> Result<Vec<Country>> {
         every::<country::Model, _>(ctx, as_of).await
+    }
+
+    /// The country, NHS England region, Integrated Care Board, Local Health Board and London
+    /// borough whose boundary holds the point (WGS84 decimal degrees) on the day; each null
+    /// where none does (e.g. at sea), with `warnings` where the area on that day is unknown.
+    async fn locate(
+        &self,
+        ctx: &Context<'_>,
+        latitude: f64,
+        longitude: f64,
+        as_of: Option<Date>,
+    ) -> Result<super::geography::Location> {
+        let point = crate::geography::point(latitude, longitude)?;
+        let (s, day) = day(ctx, as_of).await?;
+        Ok(super::geography::Location {
+            inner: crate::geography::locate(&s, point, day)?,
+            point,
+            day,
+        })
+    }
+
+    /// The sites there on the day within `radiusKm` (more than 0, at most 1,000) of the point,
+    /// nearest first (great-circle distance), at most `limit` (default 100, at most 1,000),
+    /// matching `filter`.
+    #[graphql(complexity = "list_cost(weight::ALL_SITES, limit, child_complexity)")]
+    #[allow(clippy::too_many_arguments)]
+    async fn organisations_near(
+        &self,
+        ctx: &Context<'_>,
+        latitude: f64,
+        longitude: f64,
+        radius_km: f64,
+        limit: Option<i32>,
+        filter: Option<OrganisationFilter>,
+        as_of: Option<Date>,
+    ) -> Result<Vec<super::geography::OrganisationDistance>> {
+        let point = crate::geography::point(latitude, longitude)?;
+        let filter = site_filter(filter);
+        let (s, day) = day(ctx, as_of).await?;
+        let found = crate::geography::near(&s, point, radius_km, limit, &filter, day)?;
+        Ok(super::geography::distances(found, day))
+    }
+
+    /// Every site there on the day whose coordinates are missing, outside the UK, or more
+    /// than 500 m outside the boundary of its country, region, ICB, Local Health Board or
+    /// London borough, by ODS code then kind (what `nhs-organisations check` prints).
+    #[graphql(complexity = "list_cost(weight::ALL_SITES, None, child_complexity)")]
+    async fn geography_issues(
+        &self,
+        ctx: &Context<'_>,
+        as_of: Option<Date>,
+    ) -> Result<Vec<super::geography::GeographyIssue>> {
+        let (s, day) = day(ctx, as_of).await?;
+        Ok(crate::geography::check::check(&s, day)?
+            .into_iter()
+            .map(Into::into)
+            .collect())
     }
 
     /// The change log, newest first (100 entries unless `limit` says otherwise, at most

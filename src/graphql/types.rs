@@ -606,6 +606,30 @@ impl LocalHealthBoard {
         &self.rec.name
     }
 
+    /// The boundary on the day as a GeoJSON geometry (WGS84, RFC 7946 winding), simplified to
+    /// `simplifyMetres` (Douglas-Peucker in British National Grid metres; default as
+    /// published). A board created by a merger has the union of the boards it took over;
+    /// null where the boundary is unknown (see `boundaryUnknownReason`).
+    #[graphql(complexity = 5)]
+    async fn boundary(
+        &self,
+        ctx: &Context<'_>,
+        simplify_metres: Option<f64>,
+    ) -> Result<Option<async_graphql::Json<serde_json::Value>>> {
+        super::geography::boundary(ctx, self.rec.as_ref(), self.day, simplify_metres).await
+    }
+
+    /// Why `boundary` is null on the day (e.g. formed by a split whose parts have no
+    /// published boundary); null when the boundary is known.
+    async fn boundary_unknown_reason(&self, ctx: &Context<'_>) -> Result<Option<String>> {
+        super::geography::unknown_reason(ctx, self.rec.as_ref(), self.day).await
+    }
+
+    /// The area-weighted centroid of `boundary` (WGS84); null when the boundary is unknown.
+    async fn centroid(&self, ctx: &Context<'_>) -> Result<Option<super::geography::Centroid>> {
+        super::geography::centroid(ctx, self.rec.as_ref(), self.day).await
+    }
+
     /// Welsh name of the board.
     async fn welsh_name(&self) -> Option<&String> {
         self.rec.welsh_name.as_ref()
@@ -653,6 +677,30 @@ impl IntegratedCareBoard {
     /// Name of the ICB.
     async fn name(&self) -> &String {
         &self.rec.name
+    }
+
+    /// The boundary on the day as a GeoJSON geometry (WGS84, RFC 7946 winding), simplified to
+    /// `simplifyMetres` (Douglas-Peucker in British National Grid metres; default as
+    /// published). A board created by a merger has the union of the boards it took over;
+    /// null where the boundary is unknown (see `boundaryUnknownReason`).
+    #[graphql(complexity = 5)]
+    async fn boundary(
+        &self,
+        ctx: &Context<'_>,
+        simplify_metres: Option<f64>,
+    ) -> Result<Option<async_graphql::Json<serde_json::Value>>> {
+        super::geography::boundary(ctx, self.rec.as_ref(), self.day, simplify_metres).await
+    }
+
+    /// Why `boundary` is null on the day (e.g. formed by a split whose parts have no
+    /// published boundary); null when the boundary is known.
+    async fn boundary_unknown_reason(&self, ctx: &Context<'_>) -> Result<Option<String>> {
+        super::geography::unknown_reason(ctx, self.rec.as_ref(), self.day).await
+    }
+
+    /// The area-weighted centroid of `boundary` (WGS84); null when the boundary is unknown.
+    async fn centroid(&self, ctx: &Context<'_>) -> Result<Option<super::geography::Centroid>> {
+        super::geography::centroid(ctx, self.rec.as_ref(), self.day).await
     }
 
     /// ONS code of the ICB's boundary (ICB23CD).
@@ -758,6 +806,30 @@ impl NhsEnglandRegion {
     /// Name of the region.
     async fn name(&self) -> &String {
         &self.rec.name
+    }
+
+    /// The boundary on the day as a GeoJSON geometry (WGS84, RFC 7946 winding), simplified to
+    /// `simplifyMetres` (Douglas-Peucker in British National Grid metres; default as
+    /// published). A board created by a merger has the union of the boards it took over;
+    /// null where the boundary is unknown (see `boundaryUnknownReason`).
+    #[graphql(complexity = 5)]
+    async fn boundary(
+        &self,
+        ctx: &Context<'_>,
+        simplify_metres: Option<f64>,
+    ) -> Result<Option<async_graphql::Json<serde_json::Value>>> {
+        super::geography::boundary(ctx, self.rec.as_ref(), self.day, simplify_metres).await
+    }
+
+    /// Why `boundary` is null on the day (e.g. formed by a split whose parts have no
+    /// published boundary); null when the boundary is known.
+    async fn boundary_unknown_reason(&self, ctx: &Context<'_>) -> Result<Option<String>> {
+        super::geography::unknown_reason(ctx, self.rec.as_ref(), self.day).await
+    }
+
+    /// The area-weighted centroid of `boundary` (WGS84); null when the boundary is unknown.
+    async fn centroid(&self, ctx: &Context<'_>) -> Result<Option<super::geography::Centroid>> {
+        super::geography::centroid(ctx, self.rec.as_ref(), self.day).await
     }
 
     /// ONS code of the region's boundary (NHSER22CD).
@@ -1008,6 +1080,30 @@ impl LondonBorough {
         &self.rec.name
     }
 
+    /// The boundary on the day as a GeoJSON geometry (WGS84, RFC 7946 winding), simplified to
+    /// `simplifyMetres` (Douglas-Peucker in British National Grid metres; default as
+    /// published). A board created by a merger has the union of the boards it took over;
+    /// null where the boundary is unknown (see `boundaryUnknownReason`).
+    #[graphql(complexity = 5)]
+    async fn boundary(
+        &self,
+        ctx: &Context<'_>,
+        simplify_metres: Option<f64>,
+    ) -> Result<Option<async_graphql::Json<serde_json::Value>>> {
+        super::geography::boundary(ctx, self.rec.as_ref(), self.day, simplify_metres).await
+    }
+
+    /// Why `boundary` is null on the day (e.g. formed by a split whose parts have no
+    /// published boundary); null when the boundary is known.
+    async fn boundary_unknown_reason(&self, ctx: &Context<'_>) -> Result<Option<String>> {
+        super::geography::unknown_reason(ctx, self.rec.as_ref(), self.day).await
+    }
+
+    /// The area-weighted centroid of `boundary` (WGS84); null when the boundary is unknown.
+    async fn centroid(&self, ctx: &Context<'_>) -> Result<Option<super::geography::Centroid>> {
+        super::geography::centroid(ctx, self.rec.as_ref(), self.day).await
+    }
+
     /// The current sites in the borough, by name.
     #[graphql(complexity = "list_cost(weight::FEW_SITES, None, child_complexity)")]
     async fn organisations(&self, ctx: &Context<'_>) -> Result<Vec<Organisation>> {
@@ -1039,6 +1135,30 @@ impl Country {
     /// Name of the country.
     async fn name(&self) -> &String {
         &self.rec.name
+    }
+
+    /// The boundary on the day as a GeoJSON geometry (WGS84, RFC 7946 winding), simplified to
+    /// `simplifyMetres` (Douglas-Peucker in British National Grid metres; default as
+    /// published). A board created by a merger has the union of the boards it took over;
+    /// null where the boundary is unknown (see `boundaryUnknownReason`).
+    #[graphql(complexity = 5)]
+    async fn boundary(
+        &self,
+        ctx: &Context<'_>,
+        simplify_metres: Option<f64>,
+    ) -> Result<Option<async_graphql::Json<serde_json::Value>>> {
+        super::geography::boundary(ctx, self.rec.as_ref(), self.day, simplify_metres).await
+    }
+
+    /// Why `boundary` is null on the day (e.g. formed by a split whose parts have no
+    /// published boundary); null when the boundary is known.
+    async fn boundary_unknown_reason(&self, ctx: &Context<'_>) -> Result<Option<String>> {
+        super::geography::unknown_reason(ctx, self.rec.as_ref(), self.day).await
+    }
+
+    /// The area-weighted centroid of `boundary` (WGS84); null when the boundary is unknown.
+    async fn centroid(&self, ctx: &Context<'_>) -> Result<Option<super::geography::Centroid>> {
+        super::geography::centroid(ctx, self.rec.as_ref(), self.day).await
     }
 
     /// Welsh name of the country.

@@ -374,3 +374,29 @@ pub fn pdu_organisations(
         organisations: org_mins(&collated(unit_sites(s, unit, day))),
     }
 }
+
+/// Areas as GeoJSON features.
+pub fn boundary_collection(list: Vec<crate::geography::AreaFeature>) -> BoundaryCollection {
+    BoundaryCollection {
+        kind: "FeatureCollection",
+        features: list
+            .into_iter()
+            .map(|f| {
+                let (geometry, reason) = match f.geometry {
+                    Ok(g) => (Some(g.as_ref().clone()), None),
+                    Err(why) => (None, Some(why)),
+                };
+                BoundaryFeature {
+                    kind: "Feature",
+                    properties: BoundaryProperties {
+                        code: f.code,
+                        name: f.name,
+                        ods_code: f.ods_code,
+                        boundary_unknown_reason: reason,
+                    },
+                    geometry,
+                }
+            })
+            .collect(),
+    }
+}

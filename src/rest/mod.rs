@@ -265,6 +265,17 @@ pub fn router(state: RestState) -> Router {
         .with_state(state)
 }
 
+/// `/boundaries/{kind}.geojson` (outside `/v1`: a route of this service, not of the old one),
+/// with the same ETags, response cache and rate limit as the REST routes.
+pub fn boundaries_router(state: RestState) -> Router {
+    Router::new()
+        .route("/{file}", get(boundaries))
+        .fallback(|| async { detail(StatusCode::NOT_FOUND, BOUNDARY_KINDS) })
+        .with_state(state)
+}
+
+const BOUNDARY_KINDS: &str = "No such boundary set; ask for /boundaries/integrated-care-boards.geojson, local-health-boards.geojson, nhs-england-regions.geojson, london-boroughs.geojson or countries.geojson.";
+
 type St = State<RestState>;
 
 /// The code in a route's path; a segment that cannot be decoded is a 400 with a detail.
@@ -691,4 +702,36 @@ async fn unit_siblings(State(st): St, Code(code): Code, h: HeaderMap, uri: Uri) 
             .collect::<Vec<_>>())
     })
     .await
+}
+
+/// `GET /boundaries/{kind}.geojson[?simplify=metres][&as_of=]`: every area of a kind there on
+/// the day as a GeoJSON FeatureCollection in WGS84.
+#[utoipa::path(get, path = "/boundaries/{kind}.geojson", tag = "boundaries", description = "Every area of a kind there on the day as a GeoJSON FeatureCollection (RFC 7946: WGS84, anticlockwise exterior rings), for map libraries to load directly; `code`, `name` and `ods_code` in each feature's properties. A board created by a merger has the union of the boards it took over; a feature whose boundary on that day is unknown has a null geometry and `boundary_unknown_reason`. Served as `application/geo+json`.", params(("kind" = String, Path, description = "`integrated-care-boards`, `local-health-boards`, `nhs-england-regions`, `london-boroughs` or `countries`", example = "integrated-care-boards"), openapi::BoundaryQuery), responses((status = 200, description = "The areas as a GeoJSON FeatureCollection", body = BoundaryCollection, content_type = "application/geo+json"), (status = 400, description = "A malformed parameter", body = Detail), (status = 404, description = "No such boundary set", body = Detail), (status = 429, description = "Too many requests from this client (see `Retry-After`); the budget is shared with /graphql", body = Detail)))]
+async fn boundaries(State(st): St, Code(file): Code, h: HeaderMap, uri: Uri) -> Response {
+    let mut resp = answer(&st, &h, &uri, |s, day, p| {
+        let kind = file
+            .strip_suffix(".geojson")
+            .and_then(crate::geography::BoundaryKind::from_slug)
+            .ok_or_else(|| RestError::NotFound(BOUNDARY_KINDS.into()))?;
+        let metres = p
+            .get("simplify")
+            .map(|v| {
+                v.trim().parse::<f64>().map_err(|_| {
+                    RestError::BadRequest("`simplify` must be a number of metres.".into())
+                })
+            })
+            .transpose()?;
+        let tolerance = crate::geography::tolerance(metres, "simplify")?;
+        Ok(map::boundary_collection(crate::geography::features(
+            s, kind, day, tolerance,
+        )?))
+    })
+    .await;
+    if resp.status() == StatusCode::OK {
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            header::HeaderValue::from_static("application/geo+json"),
+        );
+    }
+    resp
 }

@@ -60,6 +60,18 @@ pub struct UnitQuery {
     pub as_of: Option<NaiveDate>,
 }
 
+/// The simplification of `/boundaries/{kind}.geojson`, and `as_of`.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct BoundaryQuery {
+    /// Simplify each boundary to this many metres (Douglas-Peucker in British National Grid
+    /// metres, 0 to 50,000; default as published: 200 m generalisation for ICBs, 500 m for
+    /// the rest, full detail for London boroughs).
+    pub simplify: Option<f64>,
+    /// Answer as of this day (`YYYY-MM-DD`; default today).
+    pub as_of: Option<NaiveDate>,
+}
+
 /// The document's definition.
 #[derive(OpenApi)]
 #[openapi(
@@ -92,6 +104,7 @@ pub struct UnitQuery {
         super::units_extended,
         super::units_organisations,
         super::unit_siblings,
+        super::boundaries,
     )
 )]
 pub struct ApiDoc;

@@ -559,3 +559,41 @@ pub struct Detail {
     /// What went wrong and what to send instead.
     pub detail: String,
 }
+
+/// A GeoJSON FeatureCollection (RFC 7946: WGS84, anticlockwise exterior rings) of one kind of
+/// area, one feature per record there on the day.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct BoundaryCollection {
+    /// Always `FeatureCollection`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// One feature per record, in list order.
+    pub features: Vec<BoundaryFeature>,
+}
+
+/// One area of a `BoundaryCollection`.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct BoundaryFeature {
+    /// Always `Feature`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// What the area is.
+    pub properties: BoundaryProperties,
+    /// A GeoJSON `MultiPolygon`; null where the boundary on that day is unknown.
+    #[schema(value_type = Option<Object>)]
+    pub geometry: Option<serde_json::Value>,
+}
+
+/// The properties of one area.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct BoundaryProperties {
+    /// ONS GSS code of the boundary (e.g. E54000056); null for a board with none of its own.
+    pub code: Option<String>,
+    /// Name of the area.
+    pub name: Option<String>,
+    /// ODS code (the region code for an NHS England region); null for boroughs and countries.
+    pub ods_code: Option<String>,
+    /// Why `geometry` is null; absent when it is not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub boundary_unknown_reason: Option<String>,
+}

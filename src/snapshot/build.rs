@@ -353,6 +353,7 @@ impl Snapshot {
             edges,
             predecessors,
             successors,
+            site_points: Default::default(),
         }
     }
 }

@@ -430,6 +430,8 @@ pub struct Snapshot {
     edges: HashMap<Edge, EdgeIndex>,
     predecessors: HashMap<String, Vec<Succession>>,
     successors: HashMap<String, Vec<Succession>>,
+    /// Every coordinate a site has held, indexed on first use (`crate::geography::sites`).
+    pub(crate) site_points: std::sync::OnceLock<crate::geography::sites::SiteIndex>,
 }
 
 static NO_EDGE: std::sync::LazyLock<EdgeIndex> = std::sync::LazyLock::new(EdgeIndex::default);

@@ -12,6 +12,7 @@ mod connections;
 mod deep_documents;
 mod faults;
 mod front_door;
+mod geography;
 mod graphiql_browser;
 mod graphql_api;
 mod history;

@@ -116,9 +116,48 @@ async fn every_read_root_and_field_runs_no_sql() {
         "{ londonBoroughs { gssCode organisations { odsCode } } londonBorough(gssCode: \"E09000001\") { name } }".into(),
         "{ countries(asOf: \"2025-06-01\") { code organisations { odsCode } } country(code: \"W92000004\") { name } }".into(),
         "{ historyStartsOn changesBetween(from: \"2024-08-31\", to: \"2026-12-31\") { kind entity code field before after } }".into(),
+        "{ locate(latitude: 51.508, longitude: -0.128) { country { code organisations { odsCode } }
+            nhsEnglandRegion { regionCode } integratedCareBoard { odsCode trusts { odsCode } }
+            localHealthBoard { odsCode } londonBorough { gssCode } warnings } }".into(),
+        "{ organisationsNear(latitude: 52.175, longitude: 0.14, radiusKm: 100, filter: {active: true}) {
+            distanceKm organisation { odsCode trust { odsCode } integratedCareBoard { odsCode } } } }".into(),
+        "{ integratedCareBoards { boundary(simplifyMetres: 500) boundaryUnknownReason centroid { latitude longitude } }
+            localHealthBoards { boundary centroid { latitude } } nhsEnglandRegions { boundary(simplifyMetres: 1000) }
+            londonBoroughs { centroid { longitude } } countries { boundaryUnknownReason } }".into(),
+        "{ geographyIssues(asOf: \"2024-09-01\") { odsCode kind assigned found distanceKm known reason } }".into(),
     ];
     for q in &queries {
         let (n, _) = statements(&t, q).await;
         assert_eq!(n, 0, "ran {n} SQL statements: {q}");
     }
+}
+
+/// The GeoJSON routes answer from the snapshot and the bundled boundaries alone.
+#[tokio::test]
+async fn boundary_feature_collections_run_no_sql() {
+    let t = TestDb::current().await;
+    let (conn, count) = t.counting().await;
+    let base = common::serve_conn(conn, common::settings()).await;
+    let get = |route: &str| reqwest::get(format!("{base}{route}"));
+    // The first read builds the snapshot.
+    assert_eq!(
+        get("/v1/countries").await.map(|r| r.status().as_u16()).ok(),
+        Some(200)
+    );
+    count.store(0, Ordering::SeqCst);
+    for kind in [
+        "integrated-care-boards",
+        "local-health-boards",
+        "nhs-england-regions",
+        "london-boroughs",
+        "countries",
+    ] {
+        for query in ["", "?simplify=500&as_of=2025-01-01"] {
+            let resp = get(&format!("/boundaries/{kind}.geojson{query}"))
+                .await
+                .expect("request");
+            assert_eq!(resp.status().as_u16(), 200, "{kind}{query}");
+        }
+    }
+    assert_eq!(count.load(Ordering::SeqCst), 0, "boundary routes ran SQL");
 }

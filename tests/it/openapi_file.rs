@@ -24,7 +24,7 @@ fn the_document_is_openapi_3_1_and_describes_every_route() {
         .as_str()
         .is_some_and(|v| v.starts_with("3.1")));
     let paths = doc["paths"].as_object().expect("paths");
-    assert_eq!(paths.len(), 23);
+    assert_eq!(paths.len(), 24);
     for (path, item) in paths {
         let get = &item["get"];
         assert!(get["description"].is_string(), "{path}");

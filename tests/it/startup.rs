@@ -225,6 +225,11 @@ fn each_help_lists_only_the_options_its_command_takes() {
             &["--ord-base-url"],
         ),
         (
+            &["check", "--help"],
+            &["--database-url", "--as-of", "--json"],
+            &["--ord-base-url", "--port"],
+        ),
+        (
             &["serve", "--help"],
             &[
                 "--database-url",
