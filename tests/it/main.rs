@@ -35,3 +35,4 @@ mod startup;
 mod sync;
 mod sync_deletions;
 mod sync_full;
+mod sync_jobs;
