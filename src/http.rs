@@ -53,17 +53,22 @@ impl AppState {
     }
 
     /// The app as `serve` runs it over a migrated database (and as the tests build it): the
-    /// settings' query limits, the ORD schedule when `SYNC_EVERY` is set, the read model built
-    /// before the first request, and a watcher following other processes' writes.
+    /// settings' query limits, sync jobs left running by a dead process marked failed, the ORD
+    /// schedules (as sync jobs) when `SYNC_EVERY` or `SYNC_FULL_EVERY` is set, the read model
+    /// built before the first request, and a watcher following other processes' writes.
     pub async fn start(
         db: DatabaseConnection,
         ord: Option<OrdClient>,
         settings: &ServerSettings,
     ) -> AppResult<Self> {
+        let state = Self::new(db, ord.clone(), &settings.limits);
+        // Jobs a dead process left running are failed before anything can start one.
+        state.schema.jobs().recover().await;
+        let jobs = state.schema.jobs().clone();
         match (settings.schedule(), &ord) {
             (Some(every), Some(ord)) => {
                 tracing::info!(every_secs = every.as_secs(), "ORD sync schedule on");
-                crate::sync::spawn_schedule(db.clone(), ord.clone(), every);
+                crate::sync::spawn_job_schedule(jobs.clone(), ord.clone(), every, false);
             }
             (Some(_), None) => tracing::warn!("SYNC_EVERY is set, but there is no ORD client"),
             (None, _) => tracing::info!("ORD sync schedule off (set SYNC_EVERY to turn it on)"),
@@ -71,12 +76,11 @@ impl AppState {
         match (settings.full_schedule(), &ord) {
             (Some(every), Some(ord)) => {
                 tracing::info!(every_secs = every.as_secs(), "full ORD sync schedule on");
-                crate::sync::spawn_full_schedule(db.clone(), ord.clone(), every);
+                crate::sync::spawn_job_schedule(jobs, ord.clone(), every, true);
             }
             (Some(_), None) => tracing::warn!("SYNC_FULL_EVERY is set, but there is no ORD client"),
             (None, _) => {}
         }
-        let state = Self::new(db, ord, &settings.limits);
         state.store.refresh().await?;
         state.store.spawn_watch(settings.snapshot_poll());
         Ok(state)

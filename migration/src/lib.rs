@@ -10,6 +10,7 @@ mod m20261202_000001_history_events;
 mod m20261202_000002_unit_name_active;
 mod m20261203_000001_ods_deletions;
 mod m20261203_000002_sync_run_full;
+mod m20261204_000001_sync_jobs;
 
 pub struct Migrator;
 
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000002_unit_name_active::Migration),
             Box::new(m20261203_000001_ods_deletions::Migration),
             Box::new(m20261203_000002_sync_run_full::Migration),
+            Box::new(m20261204_000001_sync_jobs::Migration),
         ]
     }
 }

@@ -12,5 +12,6 @@ pub mod ord_succession;
 pub mod organisation;
 pub mod paediatric_diabetes_network;
 pub mod paediatric_diabetes_unit;
+pub mod sync_job;
 pub mod sync_run;
 pub mod trust;

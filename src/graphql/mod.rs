@@ -21,6 +21,7 @@ use crate::config::QueryLimits;
 use crate::errors::RequestId;
 use crate::ord::OrdClient;
 use crate::snapshot::SnapshotStore;
+use crate::sync::jobs::SyncJobs;
 
 /// Changes to the hierarchy. Every mutation needs an admin key. (Named `Mutation` in the
 /// schema, as the query root is `Query`.)
@@ -33,7 +34,14 @@ pub struct MutationRoot(
     admin::AdminMutation,
 );
 
-type InnerSchema = Schema<query::QueryRoot, MutationRoot, EmptySubscription>;
+/// Read access to the hierarchy. No credentials needed, except for the sync jobs (`syncJob`,
+/// `syncJobs`: an admin key). Every hierarchy root takes `asOf` (a day; default today) and
+/// everything below it answers as of that day.
+#[derive(MergedObject, Default)]
+#[graphql(name = "Query")]
+pub struct QueryRoot(query::QueryRoot, sync::SyncJobQuery);
+
+type InnerSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 
 /// The schema, and what every request gets around its execution: the document checks of
 /// `limits`, its snapshot pin and DataLoader (`loaders`), the error codes of `errors`, and after
@@ -48,6 +56,7 @@ pub struct AppSchema {
     schema: InnerSchema,
     store: Arc<SnapshotStore>,
     limits: Arc<QueryLimits>,
+    jobs: SyncJobs,
 }
 
 impl AppSchema {
@@ -79,6 +88,11 @@ impl AppSchema {
         };
         errors::finish(&mut response, request_id.as_ref());
         response
+    }
+
+    /// The sync job service the schema's `startSync` uses (the schedules share it).
+    pub fn jobs(&self) -> &SyncJobs {
+        &self.jobs
     }
 
     /// The schema in SDL.
@@ -126,13 +140,15 @@ pub fn build_schema_over(
     ord: Option<OrdClient>,
     limits: &QueryLimits,
 ) -> AppSchema {
+    let jobs = SyncJobs::new(db.clone());
     let mut builder = schema_builder()
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)
         .limit_recursive_depth(limits.max_recursion)
         .limit_directives(limits.max_directives)
         .data(db)
-        .data(store.clone());
+        .data(store.clone())
+        .data(jobs.clone());
     if let Some(ord) = ord {
         builder = builder.data(ord);
     }
@@ -140,12 +156,16 @@ pub fn build_schema_over(
         schema: builder.finish(),
         store,
         limits: Arc::new(limits.clone()),
+        jobs,
     }
 }
 
-fn schema_builder(
-) -> async_graphql::SchemaBuilder<query::QueryRoot, MutationRoot, EmptySubscription> {
-    Schema::build(query::QueryRoot, MutationRoot::default(), EmptySubscription)
+fn schema_builder() -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot, EmptySubscription> {
+    Schema::build(
+        QueryRoot::default(),
+        MutationRoot::default(),
+        EmptySubscription,
+    )
 }
 
 /// The schema in SDL (what `schema.graphql` holds); needs no database.

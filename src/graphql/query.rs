@@ -81,11 +81,12 @@ async fn every<M: Kind, T: Wrap<M>>(ctx: &Context<'_>, as_of: Option<Date>) -> R
     Ok(on_day(directory::all::<M>(&s, day), day))
 }
 
+#[derive(Default)]
 pub struct QueryRoot;
 
 /// Read access to the hierarchy. No credentials needed. Every root takes `asOf` (a day; default
 /// today) and everything below it answers as of that day.
-#[Object(name = "Query")]
+#[Object(name = "HierarchyQuery")]
 impl QueryRoot {
     /// The first day the data describes; `asOf` cannot be earlier.
     async fn history_starts_on(&self, ctx: &Context<'_>) -> Result<Date> {

@@ -1,8 +1,9 @@
-//! The `syncFromOrd` mutation: authentication and mapping only; the rules live in
-//! `crate::sync`.
+//! The `syncFromOrd` and `startSync` mutations and the `syncJob`/`syncJobs` queries:
+//! authentication and mapping only; the rules live in `crate::sync` and `crate::sync::jobs`.
 use std::sync::OnceLock;
 
-use async_graphql::{Context, Object, Result, SimpleObject};
+use async_graphql::{Context, Enum, Object, Result, SimpleObject, ID};
+use chrono::{DateTime, Utc};
 use sea_orm::DatabaseConnection;
 
 use super::scalars::Date;
@@ -10,6 +11,7 @@ use crate::auth;
 use crate::config::OrdSettings;
 use crate::errors::AppError;
 use crate::ord::{OrdClient, SuccessionKind as OrdSuccessionKind};
+use crate::sync::jobs::{self, SyncJobs, Trigger};
 use crate::sync::{self, NoProgress, SyncOptions};
 
 /// Sync mutations.
@@ -68,6 +70,34 @@ impl SyncMutation {
         )
         .await?;
         Ok(report.into())
+    }
+
+    /// Starts a sync in the background and returns its job at once (state `QUEUED`); poll
+    /// `syncJob(id)` until it is `SUCCEEDED` or `FAILED`. The sync is the one `syncFromOrd`
+    /// runs, with the same arguments and report, but no request timeout cuts it short. One
+    /// sync job runs at a time (across replicas on PostgreSQL): while one runs, this returns
+    /// that job. Bad arguments are refused (`BAD_USER_INPUT`) before any job exists. Needs an
+    /// admin key.
+    async fn start_sync(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "As for `syncFromOrd`.")] since: Option<Date>,
+        #[graphql(default = false, desc = "As for `syncFromOrd`.")] full: bool,
+        #[graphql(default = false, desc = "As for `syncFromOrd`.")] dry_run: bool,
+    ) -> Result<SyncJob> {
+        let admin = auth::require_admin(ctx).await?;
+        let ord = match ctx.data_opt::<OrdClient>() {
+            Some(client) => client.clone(),
+            None => default_client()?,
+        };
+        let opts = SyncOptions {
+            since: since.map(|d| d.0),
+            full,
+            dry_run,
+            actor: admin.name,
+        };
+        let job = sync_jobs(ctx)?.start(ord, opts, Trigger::Admin).await?;
+        Ok(job.into())
     }
 }
 
@@ -191,6 +221,141 @@ pub struct SyncDeletion {
     pub deleted_on: Date,
     /// ODS's reason (e.g. `HUMAN ERROR`), when it gives one.
     pub reason: Option<String>,
+}
+
+/// The app's sync job service.
+fn sync_jobs<'a>(ctx: &Context<'a>) -> Result<&'a SyncJobs, AppError> {
+    ctx.data::<SyncJobs>()
+        .map_err(|e| AppError::Internal(e.message))
+}
+
+/// Sync job queries (admin reads).
+#[derive(Default)]
+pub struct SyncJobQuery;
+
+#[Object]
+impl SyncJobQuery {
+    /// One sync job, by id (`NOT_FOUND` for an unknown one). Needs an admin key.
+    async fn sync_job(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The job's id.")] id: ID,
+    ) -> Result<SyncJob> {
+        auth::require_admin(ctx).await?;
+        let id: i32 = id
+            .parse()
+            .map_err(|_| AppError::BadUserInput(format!("`{}` is not a sync job id.", id.0)))?;
+        Ok(sync_jobs(ctx)?.get(id).await?.into())
+    }
+
+    /// The newest sync jobs, newest first: those `startSync` started and the scheduled ones.
+    /// Needs an admin key.
+    async fn sync_jobs(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 20, desc = "How many jobs, from 1 to 100.")] limit: i32,
+    ) -> Result<Vec<SyncJob>> {
+        auth::require_admin(ctx).await?;
+        let limit = u64::try_from(limit).unwrap_or(0);
+        let jobs = sync_jobs(ctx)?.list(limit).await?;
+        Ok(jobs.into_iter().map(SyncJob::from).collect())
+    }
+}
+
+/// Where a sync job is.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum SyncJobState {
+    /// Recorded, not started yet.
+    Queued,
+    /// Fetching from ORD or applying.
+    Running,
+    /// Finished; `report` says what it did (or, for a dry run, would do).
+    Succeeded,
+    /// Finished without applying anything; `error` says why (`interrupted by a restart` for a
+    /// job a restart cut off).
+    Failed,
+}
+
+/// What started a sync job.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum SyncJobTrigger {
+    /// `startSync`, with an admin key.
+    Admin,
+    /// The `SYNC_EVERY` or `SYNC_FULL_EVERY` schedule.
+    Schedule,
+}
+
+/// How far a sync job is: ORD records fetched of those it will fetch.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct SyncJobProgress {
+    /// Records fetched so far.
+    pub done: i32,
+    /// Records to fetch, as far as known (it grows when moved sites' new trusts are looked up).
+    pub total: i32,
+}
+
+/// A sync run in the background (`startSync` or the schedule).
+#[derive(SimpleObject, Clone, Debug)]
+pub struct SyncJob {
+    /// The job's id, for `syncJob(id)`.
+    pub id: ID,
+    /// Queued, running, succeeded or failed.
+    pub state: SyncJobState,
+    /// What started it.
+    pub trigger: SyncJobTrigger,
+    /// The admin key's name, or `scheduler`.
+    pub actor: String,
+    /// The `since` asked for; null for the default (or a full sync).
+    pub since: Option<Date>,
+    /// A full sync.
+    pub full: bool,
+    /// A dry run: reports, changes nothing.
+    pub dry_run: bool,
+    /// When it was asked for.
+    pub requested_at: DateTime<Utc>,
+    /// When it started running.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When it finished (either way).
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Records fetched of those to fetch.
+    pub progress: SyncJobProgress,
+    /// Why it failed; null unless `FAILED`.
+    pub error: Option<String>,
+    /// What it did, as `syncFromOrd` reports it; null until it has succeeded.
+    pub report: Option<SyncReport>,
+}
+
+impl From<jobs::SyncJob> for SyncJob {
+    fn from(job: jobs::SyncJob) -> Self {
+        let report = job.report().map(SyncReport::from);
+        let row = job.row;
+        Self {
+            id: ID(row.id.to_string()),
+            state: match job.state {
+                jobs::JobState::Queued => SyncJobState::Queued,
+                jobs::JobState::Running => SyncJobState::Running,
+                jobs::JobState::Succeeded => SyncJobState::Succeeded,
+                jobs::JobState::Failed => SyncJobState::Failed,
+            },
+            trigger: match job.trigger {
+                Trigger::Admin => SyncJobTrigger::Admin,
+                Trigger::Schedule => SyncJobTrigger::Schedule,
+            },
+            actor: row.actor,
+            since: row.since.map(Date),
+            full: row.full_sync,
+            dry_run: row.dry_run,
+            requested_at: row.requested_at,
+            started_at: row.started_at,
+            finished_at: row.finished_at,
+            progress: SyncJobProgress {
+                done: count(job.done),
+                total: count(job.total),
+            },
+            error: row.error,
+            report,
+        }
+    }
 }
 
 fn count(n: usize) -> i32 {

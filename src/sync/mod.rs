@@ -15,6 +15,7 @@
 //! - `reparent.rs`: moving a site to another trust or health board and following the move
 //!   (country, ICB, region);
 //! - `deletions.rs`: marking the sites and trusts ODS deleted (its `notifications`).
+use crate::ord::OrdClient;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use chrono::{Duration, NaiveDate, Utc};
@@ -22,7 +23,7 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, NotSet,
     QueryFilter, QueryOrder, Set,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::change_log::{self, Change, ChangeContext, ChangeSource};
 use crate::entities::{organisation, sync_run};
@@ -35,6 +36,7 @@ use crate::reference_data::ReferenceData;
 mod apply;
 mod deletions;
 mod fetch;
+pub mod jobs;
 mod reparent;
 pub mod source;
 
@@ -86,7 +88,7 @@ pub struct NoProgress;
 impl SyncProgress for NoProgress {}
 
 /// What a sync did (or, for a dry run, would do).
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SyncReport {
     pub dry_run: bool,
@@ -118,7 +120,7 @@ pub struct SyncReport {
 }
 
 /// One changed field (or membership edge) of one record.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SyncChange {
     pub ods_code: String,
@@ -130,7 +132,7 @@ pub struct SyncChange {
 }
 
 /// A site that changed parent.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SyncMove {
     pub ods_code: String,
@@ -140,7 +142,7 @@ pub struct SyncMove {
 }
 
 /// A record that closed.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SyncClosure {
     pub ods_code: String,
@@ -149,7 +151,7 @@ pub struct SyncClosure {
 }
 
 /// A tracked record ODS deleted after the newest version we hold, now marked (never removed).
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SyncDeletion {
     pub ods_code: String,
@@ -161,7 +163,7 @@ pub struct SyncDeletion {
 }
 
 /// A succession link newly recorded.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SyncSuccession {
     pub ods_code: String,
@@ -472,36 +474,43 @@ impl Tracked {
 /// After a failed scheduled sync, try again this soon (or at the normal interval if shorter).
 const RETRY_FAILED_SCHEDULE: std::time::Duration = std::time::Duration::from_secs(3600);
 
-/// Runs the sync every `every` inside `serve` (actor `scheduler`), logging each outcome. The
-/// first run is due `every` after the last applied sync (at once if there never was one), so
-/// restarts do not postpone it.
+/// Runs the sync every `every` (actor `scheduler`) as a job of a service of its own; `serve`
+/// uses `spawn_job_schedule` with the app's. The first run is due `every` after the last
+/// applied sync (at once if there never was one), so restarts do not postpone it.
 pub fn spawn_schedule(
     db: DatabaseConnection,
-    ord: impl Source + 'static,
+    ord: OrdClient,
     every: std::time::Duration,
 ) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(schedule(db, std::sync::Arc::new(ord), every, false))
+    spawn_job_schedule(jobs::SyncJobs::new(db), ord, every, false)
 }
 
-/// Runs a full reconcile every `every` inside `serve` (`SYNC_FULL_EVERY`; actor `scheduler`),
-/// the first one due `every` after the last applied full sync (at once if there never was one).
+/// Runs a full reconcile every `every` (`SYNC_FULL_EVERY`; actor `scheduler`), the first one
+/// due `every` after the last applied full sync (at once if there never was one).
 pub fn spawn_full_schedule(
     db: DatabaseConnection,
-    ord: impl Source + 'static,
+    ord: OrdClient,
     every: std::time::Duration,
 ) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(schedule(db, std::sync::Arc::new(ord), every, true))
+    spawn_job_schedule(jobs::SyncJobs::new(db), ord, every, true)
 }
 
-/// The loop of a schedule: incremental syncs, or full ones.
-async fn schedule(
-    db: DatabaseConnection,
-    ord: std::sync::Arc<dyn Source>,
+/// Runs incremental (or, with `full`, full) syncs every `every` as jobs of `jobs`, so they
+/// are listed with the others and never overlap one.
+pub fn spawn_job_schedule(
+    jobs: jobs::SyncJobs,
+    ord: OrdClient,
     every: std::time::Duration,
     full: bool,
-) {
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(schedule(jobs, ord, every, full))
+}
+
+/// The loop of a schedule. A run due while another job runs waits for that job and counts it
+/// as its own.
+async fn schedule(jobs: jobs::SyncJobs, ord: OrdClient, every: std::time::Duration, full: bool) {
     let kind = if full { "full" } else { "incremental" };
-    let mut wait = first_wait(&db, every, full).await;
+    let mut wait = first_wait(jobs.db(), every, full).await;
     loop {
         tracing::info!(in_secs = wait.as_secs(), kind, "next scheduled ORD sync");
         tokio::time::sleep(wait).await;
@@ -511,7 +520,15 @@ async fn schedule(
             dry_run: false,
             actor: actor::SCHEDULER.to_string(),
         };
-        wait = match run(&db, &*ord, opts, &NoProgress).await {
+        let outcome = match jobs.start(ord.clone(), opts, jobs::Trigger::Schedule).await {
+            Ok(job) => jobs.finished(job.row.id).await,
+            Err(e) => Err(e),
+        };
+        let report = outcome.and_then(|job| match job.report() {
+            Some(report) if job.state == jobs::JobState::Succeeded => Ok(report),
+            _ => Err(AppError::Internal(job.row.error.unwrap_or_default())),
+        });
+        wait = match report {
             Ok(report) => {
                 tracing::info!(
                     kind,

@@ -37,3 +37,4 @@ mod sync;
 mod sync_deletions;
 mod sync_fhir;
 mod sync_full;
+mod sync_jobs;
