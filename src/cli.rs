@@ -368,16 +368,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         server,
     } = args;
     server.validate().map_err(|e| anyhow!(e))?;
-    // One ORD client for the process: the mutation and the schedule share its rate limit.
-    // A bad ODS_SOURCE setup fails at startup, not at the first sync.
+    // One source client for the process (ORD or FHIR, as ODS_SOURCE says): the mutations
+    // and the schedules share its rate limit. A bad setup fails at startup, not at a sync.
     let source = ord.source().map_err(|e| anyhow!(e))?;
-    if source.name() != "ord" {
-        tracing::warn!(
-            source = source.name(),
-            "serve's schedule and mutations still read ORD; ODS_SOURCE applies to `sync`"
-        );
-    }
-    let ord = ord.client().map_err(|e| anyhow!(e))?;
+    tracing::info!(source = source.name(), "ODS source");
     // Display hides the password.
     tracing::debug!(database = %database.database_url, "opening the database");
     let url = database.database_url.expose();
@@ -394,7 +388,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tracing::info!(?report.inserted, "seeded an empty database");
     }
     // Built before listening, as the tests build it.
-    let state = http::AppState::start(conn, Some(ord), &server).await?;
+    let state = http::AppState::start(conn, Some(source), &server).await?;
     http::serve(state, &server).await?;
     Ok(())
 }
@@ -494,7 +488,9 @@ async fn merger(cmd: MergerCommand) -> anyhow::Result<()> {
             database,
             ord,
         } => {
-            let client = ord.client().map_err(|e| anyhow!("ORD settings: {e}"))?;
+            let source = ord
+                .source()
+                .map_err(|e| anyhow!("ODS source settings: {e}"))?;
             let conn = db::open(database.database_url.expose()).await?;
             let request = mergers::CreateRequest {
                 ods_codes: codes,
@@ -503,7 +499,8 @@ async fn merger(cmd: MergerCommand) -> anyhow::Result<()> {
                 coordinates,
                 effective_on,
             };
-            let report = mergers::create_organisations(&conn, &client, &request, CLI_ACTOR).await?;
+            let report =
+                mergers::create_organisations(&conn, &*source, &request, CLI_ACTOR).await?;
             finish_report(&report)
         }
         MergerCommand::Delete {

@@ -417,9 +417,9 @@ pub fn parse_interval(text: &str) -> Option<Duration> {
 impl OrdSettings {
     /// The sync's source as `ODS_SOURCE` chooses it (build one and share it). `fhir` without
     /// `FHIR_API_KEY` is an error naming the setting.
-    pub fn source(&self) -> Result<std::sync::Arc<dyn crate::sync::Source>, String> {
+    pub fn source(&self) -> Result<crate::sync::SharedSource, String> {
         match self.ods_source {
-            OdsSource::Ord => Ok(std::sync::Arc::new(self.client()?)),
+            OdsSource::Ord => Ok(self.client()?.into()),
             OdsSource::Fhir => {
                 let key = self.fhir_api_key.clone().ok_or_else(|| {
                     "ODS_SOURCE=fhir needs FHIR_API_KEY (the key of the Organisation Data \
@@ -435,7 +435,7 @@ impl OrdSettings {
                     ..crate::fhir::FhirConfig::new(key)
                 };
                 let client = crate::fhir::FhirClient::new(config).map_err(|e| e.to_string())?;
-                Ok(std::sync::Arc::new(client))
+                Ok(client.into())
             }
         }
     }

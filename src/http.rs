@@ -31,9 +31,9 @@ use crate::config::{QueryLimits, ServerSettings};
 use crate::errors::{AppResult, ErrorCode, RequestId};
 use crate::graphql::loaders::{Pinned, Today};
 use crate::graphql::AppSchema;
-use crate::ord::OrdClient;
 use crate::response_cache::{cacheable, CacheKey, ResponseCache};
 use crate::snapshot::SnapshotStore;
+use crate::sync::SharedSource;
 
 /// Shared state of the HTTP handlers.
 #[derive(Clone)]
@@ -45,20 +45,21 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// The app over a database: one snapshot store shared by the schema and the HTTP layer.
-    pub fn new(db: DatabaseConnection, ord: Option<OrdClient>, limits: &QueryLimits) -> Self {
+    /// The app over a database: one snapshot store shared by the schema and the HTTP layer;
+    /// `source` is the ODS source the sync mutations and `createOrganisations` read.
+    pub fn new(db: DatabaseConnection, source: Option<SharedSource>, limits: &QueryLimits) -> Self {
         let store = SnapshotStore::new(db.clone());
-        let schema = crate::graphql::build_schema_over(store.clone(), db.clone(), ord, limits);
+        let schema = crate::graphql::build_schema_over(store.clone(), db.clone(), source, limits);
         Self { schema, db, store }
     }
 
     /// The app as `serve` runs it over a migrated database (and as the tests build it): the
-    /// settings' query limits, sync jobs left running by a dead process marked failed, the ORD
+    /// settings' query limits, sync jobs left running by a dead process marked failed, the sync
     /// schedules (as sync jobs) when `SYNC_EVERY` or `SYNC_FULL_EVERY` is set, the read model
     /// built before the first request, and a watcher following other processes' writes.
     pub async fn start(
         db: DatabaseConnection,
-        ord: Option<OrdClient>,
+        ord: Option<SharedSource>,
         settings: &ServerSettings,
     ) -> AppResult<Self> {
         let state = Self::new(db, ord.clone(), &settings.limits);
@@ -67,18 +68,26 @@ impl AppState {
         let jobs = state.schema.jobs().clone();
         match (settings.schedule(), &ord) {
             (Some(every), Some(ord)) => {
-                tracing::info!(every_secs = every.as_secs(), "ORD sync schedule on");
+                tracing::info!(
+                    every_secs = every.as_secs(),
+                    source = ord.name(),
+                    "sync schedule on"
+                );
                 crate::sync::spawn_job_schedule(jobs.clone(), ord.clone(), every, false);
             }
-            (Some(_), None) => tracing::warn!("SYNC_EVERY is set, but there is no ORD client"),
-            (None, _) => tracing::info!("ORD sync schedule off (set SYNC_EVERY to turn it on)"),
+            (Some(_), None) => tracing::warn!("SYNC_EVERY is set, but there is no ODS source"),
+            (None, _) => tracing::info!("sync schedule off (set SYNC_EVERY to turn it on)"),
         }
         match (settings.full_schedule(), &ord) {
             (Some(every), Some(ord)) => {
-                tracing::info!(every_secs = every.as_secs(), "full ORD sync schedule on");
+                tracing::info!(
+                    every_secs = every.as_secs(),
+                    source = ord.name(),
+                    "full sync schedule on"
+                );
                 crate::sync::spawn_job_schedule(jobs, ord.clone(), every, true);
             }
-            (Some(_), None) => tracing::warn!("SYNC_FULL_EVERY is set, but there is no ORD client"),
+            (Some(_), None) => tracing::warn!("SYNC_FULL_EVERY is set, but there is no ODS source"),
             (None, _) => {}
         }
         state.store.refresh().await?;

@@ -14,7 +14,6 @@ use crate::entities::organisation;
 use crate::errors::AppError;
 use crate::memberships::Edge;
 use crate::mergers::{self, Setting, ORGANISATION_EDGES};
-use crate::ord::OrdClient;
 
 /// What happened to one code of a merger call.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
@@ -237,10 +236,10 @@ pub struct MergerMutation;
 
 #[Object]
 impl MergerMutation {
-    /// Adds sites by ODS code from ORD, under the trust or Local Health Board that operates
+    /// Adds sites by ODS code from ORD (or FHIR, with `ODS_SOURCE=fhir`), under the trust or Local Health Board that operates
     /// them, with country, ICB, region, OPEN UK network and PDU derived from the parent. A
     /// deleted site is re-added (RESTORED) with its last PDU, network and borough. Each code
-    /// gets a result; ORD being unavailable fails the whole call and applies nothing.
+    /// gets a result; the source being unavailable fails the whole call and applies nothing.
     async fn create_organisations(
         &self,
         ctx: &Context<'_>,
@@ -265,9 +264,7 @@ impl MergerMutation {
     ) -> Result<MergerReport> {
         let admin = auth::require_admin(ctx).await?;
         let db = ctx.data::<DatabaseConnection>()?;
-        let ord = ctx
-            .data_opt::<OrdClient>()
-            .ok_or_else(|| AppError::Internal("no ORD client in the schema data".into()))?;
+        let source = super::sync::source(ctx)?;
         let request = mergers::CreateRequest {
             ods_codes: parse_ods_codes(&ods_codes)?,
             dry_run: dry_run.unwrap_or(false),
@@ -285,7 +282,7 @@ impl MergerMutation {
                 .collect::<Result<_, AppError>>()?,
             effective_on: effective_on.map(|d| d.0),
         };
-        let r = mergers::create_organisations(db, ord, &request, &admin.name).await?;
+        let r = mergers::create_organisations(db, &*source, &request, &admin.name).await?;
         Ok(report(ctx, r))
     }
 

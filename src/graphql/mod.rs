@@ -19,9 +19,9 @@ use sea_orm::DatabaseConnection;
 
 use crate::config::QueryLimits;
 use crate::errors::RequestId;
-use crate::ord::OrdClient;
 use crate::snapshot::SnapshotStore;
 use crate::sync::jobs::SyncJobs;
+use crate::sync::SharedSource;
 
 /// Changes to the hierarchy. Every mutation needs an admin key. (Named `Mutation` in the
 /// schema, as the query root is `Query`.)
@@ -107,15 +107,15 @@ pub fn build_schema(db: DatabaseConnection) -> AppSchema {
     build_schema_full(db, None, &QueryLimits::default())
 }
 
-/// Builds the schema over a database connection and an ORD client (one per process: its
-/// rate limit holds across every request, the sync schedule included).
-pub fn build_schema_with(db: DatabaseConnection, ord: OrdClient) -> AppSchema {
-    build_schema_full(db, Some(ord), &QueryLimits::default())
+/// Builds the schema over a database connection and an ODS source client (one per process:
+/// its rate limit holds across every request, the sync schedule included).
+pub fn build_schema_with(db: DatabaseConnection, source: impl Into<SharedSource>) -> AppSchema {
+    build_schema_full(db, Some(source.into()), &QueryLimits::default())
 }
 
-/// Builds the schema with the ORD client mutations should use, if given.
-pub fn build_schema_with_ord(db: DatabaseConnection, ord: Option<OrdClient>) -> AppSchema {
-    build_schema_full(db, ord, &QueryLimits::default())
+/// Builds the schema with the ODS source mutations should use, if given.
+pub fn build_schema_with_ord(db: DatabaseConnection, source: Option<SharedSource>) -> AppSchema {
+    build_schema_full(db, source, &QueryLimits::default())
 }
 
 /// Builds the schema with these query limits.
@@ -123,11 +123,11 @@ pub fn build_schema_with_limits(db: DatabaseConnection, limits: &QueryLimits) ->
     build_schema_full(db, None, limits)
 }
 
-/// Builds the schema: database, optional ORD client, query limits (with a snapshot store of
+/// Builds the schema: database, optional ODS source, query limits (with a snapshot store of
 /// its own).
 pub fn build_schema_full(
     db: DatabaseConnection,
-    ord: Option<OrdClient>,
+    ord: Option<SharedSource>,
     limits: &QueryLimits,
 ) -> AppSchema {
     build_schema_over(SnapshotStore::new(db.clone()), db, ord, limits)
@@ -137,10 +137,10 @@ pub fn build_schema_full(
 pub fn build_schema_over(
     store: Arc<SnapshotStore>,
     db: DatabaseConnection,
-    ord: Option<OrdClient>,
+    ord: Option<SharedSource>,
     limits: &QueryLimits,
 ) -> AppSchema {
-    let jobs = SyncJobs::new(db.clone());
+    let jobs = SyncJobs::with_store(db.clone(), store.clone());
     let mut builder = schema_builder()
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)

@@ -10,9 +10,9 @@ use super::scalars::Date;
 use crate::auth;
 use crate::config::OrdSettings;
 use crate::errors::AppError;
-use crate::ord::{OrdClient, SuccessionKind as OrdSuccessionKind};
+use crate::ord::SuccessionKind as OrdSuccessionKind;
 use crate::sync::jobs::{self, SyncJobs, Trigger};
-use crate::sync::{self, NoProgress, SyncOptions};
+use crate::sync::{self, NoProgress, SharedSource, SyncOptions};
 
 /// Sync mutations.
 #[derive(Default)]
@@ -21,7 +21,7 @@ pub struct SyncMutation;
 #[Object]
 impl SyncMutation {
     /// Brings the tracked sites, trusts, health boards, ICBs and regions up to date from the
-    /// NHS ODS ORD API: names, addresses, contacts, open/closed status and the trust or health
+    /// NHS ODS ORD API (or its FHIR successor, with `ODS_SOURCE=fhir`): names, addresses, contacts, open/closed status and the trust or health
     /// board that runs each site. Never creates records. All or nothing: if ORD fails for any
     /// tracked code, nothing is applied (`UPSTREAM_UNAVAILABLE`). Also reads ODS's deletion
     /// notices: a tracked site or trust ODS deleted is kept and marked (`odsDeletion`); a failed
@@ -53,13 +53,10 @@ impl SyncMutation {
         let db = ctx
             .data::<DatabaseConnection>()
             .map_err(|e| AppError::Internal(e.message))?;
-        let ord = match ctx.data_opt::<OrdClient>() {
-            Some(client) => client.clone(),
-            None => default_client()?,
-        };
+        let source = source(ctx)?;
         let report = sync::run(
             db,
-            &ord,
+            &*source,
             SyncOptions {
                 since: since.map(|d| d.0),
                 full,
@@ -86,32 +83,29 @@ impl SyncMutation {
         #[graphql(default = false, desc = "As for `syncFromOrd`.")] dry_run: bool,
     ) -> Result<SyncJob> {
         let admin = auth::require_admin(ctx).await?;
-        let ord = match ctx.data_opt::<OrdClient>() {
-            Some(client) => client.clone(),
-            None => default_client()?,
-        };
+        let source = source(ctx)?;
         let opts = SyncOptions {
             since: since.map(|d| d.0),
             full,
             dry_run,
             actor: admin.name,
         };
-        let job = sync_jobs(ctx)?.start(ord, opts, Trigger::Admin).await?;
+        let job = sync_jobs(ctx)?.start(source, opts, Trigger::Admin).await?;
         Ok(job.into())
     }
 }
 
-/// The process-wide client from the environment, for schemas built without one: every sync
-/// of the process then shares one rate limit.
-fn default_client() -> Result<OrdClient, AppError> {
-    static CLIENT: OnceLock<Result<OrdClient, String>> = OnceLock::new();
-    CLIENT
-        .get_or_init(|| {
-            let settings = OrdSettings::from_env()?;
-            OrdClient::new(settings.ord_config()).map_err(|e| e.to_string())
-        })
+/// The schema's ODS source, or for schemas built without one the process-wide source from the
+/// environment (`ODS_SOURCE`): every sync of the process then shares one rate limit.
+pub(super) fn source(ctx: &Context<'_>) -> Result<SharedSource, AppError> {
+    if let Some(source) = ctx.data_opt::<SharedSource>() {
+        return Ok(source.clone());
+    }
+    static SOURCE: OnceLock<Result<SharedSource, String>> = OnceLock::new();
+    SOURCE
+        .get_or_init(|| OrdSettings::from_env()?.source())
         .clone()
-        .map_err(|e| AppError::Internal(format!("ORD client is not configured: {e}")))
+        .map_err(|e| AppError::Internal(format!("the ODS source is not configured: {e}")))
 }
 
 /// What a sync did, or for a dry run would do: the same report either way.

@@ -14,7 +14,7 @@ use crate::change_log::{ChangeAction as Action, ChangeSource as Source};
 use crate::entities::organisation;
 use crate::errors::{AppError, AppResult};
 use crate::memberships::{self, Edge};
-use crate::ord::{OrdClient, OrdOrganisation, RoleClass};
+use crate::ord::{OrdOrganisation, RoleClass};
 use crate::ord_rows;
 use crate::placement::{self, IcbRegions, NewSite, ParentKind, SiteFacts};
 use crate::placement_facts;
@@ -82,10 +82,10 @@ struct CreateInputs<'a> {
     allow_unlinked: bool,
 }
 
-/// Adds sites by ODS code from ORD (or re-adds deleted ones).
+/// Adds sites by ODS code from the ODS source, ORD or FHIR (or re-adds deleted ones).
 pub async fn create_organisations(
     db: &DatabaseConnection,
-    ord: &OrdClient,
+    ord: &dyn crate::sync::Source,
     request: &CreateRequest,
     actor: &str,
 ) -> AppResult<MergerReport> {

@@ -22,10 +22,11 @@ use sea_orm::{
     QueryOrder, QuerySelect, Set,
 };
 
-use super::{SyncOptions, SyncProgress, SyncReport};
+use super::{SharedSource, SyncOptions, SyncProgress, SyncReport};
 use crate::entities::sync_job;
 use crate::errors::{AppError, AppResult};
-use crate::ord::{OrdClient, SuccessionKind};
+use crate::ord::SuccessionKind;
+use crate::snapshot::SnapshotStore;
 
 /// Key of the advisory lock one sync job holds across replicas (not `writes::ADVISORY_KEY`,
 /// which every write takes for its transaction).
@@ -183,6 +184,9 @@ pub struct SyncJobs {
 
 struct Inner {
     db: DatabaseConnection,
+    /// The read model to rebuild when a job has applied something, so the next request after
+    /// a job succeeded sees its changes (other processes see them through the watermark).
+    store: Option<Arc<SnapshotStore>>,
     /// Serialises starts, so two cannot both see no job and both begin one.
     starting: tokio::sync::Mutex<()>,
     active: Mutex<Option<Active>>,
@@ -190,9 +194,19 @@ struct Inner {
 
 impl SyncJobs {
     pub fn new(db: DatabaseConnection) -> Self {
+        Self::build(db, None)
+    }
+
+    /// Jobs whose applied syncs rebuild `store` before they are marked succeeded.
+    pub fn with_store(db: DatabaseConnection, store: Arc<SnapshotStore>) -> Self {
+        Self::build(db, Some(store))
+    }
+
+    fn build(db: DatabaseConnection, store: Option<Arc<SnapshotStore>>) -> Self {
         Self {
             inner: Arc::new(Inner {
                 db,
+                store,
                 starting: tokio::sync::Mutex::new(()),
                 active: Mutex::new(None),
             }),
@@ -232,7 +246,7 @@ impl SyncJobs {
     /// on another replica), returns that one. Bad options are refused before any job exists.
     pub async fn start(
         &self,
-        ord: OrdClient,
+        source: SharedSource,
         opts: SyncOptions,
         trigger: Trigger,
     ) -> AppResult<SyncJob> {
@@ -268,7 +282,7 @@ impl SyncJobs {
         tokio::spawn(async move {
             // Clears the guard even if the run panics.
             let _clear = ClearActive(this.clone(), row.id);
-            this.run_job(row.id, ord, opts, progress).await;
+            this.run_job(row.id, source, opts, progress).await;
             lock.release().await;
         });
         Ok(job)
@@ -331,7 +345,7 @@ impl SyncJobs {
     async fn run_job(
         &self,
         id: i32,
-        ord: OrdClient,
+        source: SharedSource,
         opts: SyncOptions,
         progress: Arc<JobProgress>,
     ) {
@@ -340,8 +354,13 @@ impl SyncJobs {
             tracing::error!(job = id, error = %e, "cannot mark the sync job running");
         }
         let flusher = tokio::spawn(flush_progress(db.clone(), id, progress.clone()));
-        let outcome = super::run(db, &ord, opts, &*progress).await;
+        let dry_run = opts.dry_run;
+        let outcome = super::run(db, &*source, opts, &*progress).await;
         flusher.abort();
+        if let (Ok(_), false, Some(store)) = (&outcome, dry_run, &self.inner.store) {
+            // Before the job reads as succeeded. A failed rebuild is retried by the watcher.
+            let _ = store.refresh().await;
+        }
         let (done, total) = progress.counts();
         let count = |n: usize| i32::try_from(n).unwrap_or(i32::MAX);
         let mut row = sync_job::ActiveModel {

@@ -15,7 +15,6 @@
 //! - `reparent.rs`: moving a site to another trust or health board and following the move
 //!   (country, ICB, region);
 //! - `deletions.rs`: marking the sites and trusts ODS deleted (its `notifications`).
-use crate::ord::OrdClient;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use chrono::{Duration, NaiveDate, Utc};
@@ -40,7 +39,7 @@ pub mod jobs;
 mod reparent;
 pub mod source;
 
-pub use source::{Source, SourceDeletion, SourceRecord};
+pub use source::{SharedSource, Source, SourceDeletion, SourceRecord};
 
 use apply::Apply;
 use fetch::{fetch_all, trusts_to_look_up};
@@ -479,40 +478,50 @@ const RETRY_FAILED_SCHEDULE: std::time::Duration = std::time::Duration::from_sec
 /// applied sync (at once if there never was one), so restarts do not postpone it.
 pub fn spawn_schedule(
     db: DatabaseConnection,
-    ord: OrdClient,
+    source: SharedSource,
     every: std::time::Duration,
 ) -> tokio::task::JoinHandle<()> {
-    spawn_job_schedule(jobs::SyncJobs::new(db), ord, every, false)
+    spawn_job_schedule(jobs::SyncJobs::new(db), source, every, false)
 }
 
 /// Runs a full reconcile every `every` (`SYNC_FULL_EVERY`; actor `scheduler`), the first one
 /// due `every` after the last applied full sync (at once if there never was one).
 pub fn spawn_full_schedule(
     db: DatabaseConnection,
-    ord: OrdClient,
+    source: SharedSource,
     every: std::time::Duration,
 ) -> tokio::task::JoinHandle<()> {
-    spawn_job_schedule(jobs::SyncJobs::new(db), ord, every, true)
+    spawn_job_schedule(jobs::SyncJobs::new(db), source, every, true)
 }
 
 /// Runs incremental (or, with `full`, full) syncs every `every` as jobs of `jobs`, so they
 /// are listed with the others and never overlap one.
 pub fn spawn_job_schedule(
     jobs: jobs::SyncJobs,
-    ord: OrdClient,
+    source: SharedSource,
     every: std::time::Duration,
     full: bool,
 ) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(schedule(jobs, ord, every, full))
+    tokio::spawn(schedule(jobs, source, every, full))
 }
 
 /// The loop of a schedule. A run due while another job runs waits for that job and counts it
 /// as its own.
-async fn schedule(jobs: jobs::SyncJobs, ord: OrdClient, every: std::time::Duration, full: bool) {
+async fn schedule(
+    jobs: jobs::SyncJobs,
+    source: SharedSource,
+    every: std::time::Duration,
+    full: bool,
+) {
     let kind = if full { "full" } else { "incremental" };
     let mut wait = first_wait(jobs.db(), every, full).await;
     loop {
-        tracing::info!(in_secs = wait.as_secs(), kind, "next scheduled ORD sync");
+        tracing::info!(
+            in_secs = wait.as_secs(),
+            kind,
+            source = source.name(),
+            "next scheduled sync"
+        );
         tokio::time::sleep(wait).await;
         let opts = SyncOptions {
             since: None,
@@ -520,7 +529,10 @@ async fn schedule(jobs: jobs::SyncJobs, ord: OrdClient, every: std::time::Durati
             dry_run: false,
             actor: actor::SCHEDULER.to_string(),
         };
-        let outcome = match jobs.start(ord.clone(), opts, jobs::Trigger::Schedule).await {
+        let outcome = match jobs
+            .start(source.clone(), opts, jobs::Trigger::Schedule)
+            .await
+        {
             Ok(job) => jobs.finished(job.row.id).await,
             Err(e) => Err(e),
         };
@@ -539,15 +551,15 @@ async fn schedule(jobs: jobs::SyncJobs, ord: OrdClient, every: std::time::Durati
                     moves = report.moves.len(),
                     closures = report.closures.len(),
                     warnings = report.warnings.len(),
-                    "scheduled ORD sync applied"
+                    "scheduled sync applied"
                 );
                 for w in &report.warnings {
-                    tracing::warn!("scheduled ORD sync: {w}");
+                    tracing::warn!("scheduled sync: {w}");
                 }
                 every
             }
             Err(e) => {
-                tracing::error!(error = %e, kind, "scheduled ORD sync failed; nothing was applied");
+                tracing::error!(error = %e, kind, "scheduled sync failed; nothing was applied");
                 every.min(RETRY_FAILED_SCHEDULE)
             }
         };

@@ -1247,7 +1247,7 @@ async fn the_schedule_syncs_as_the_scheduler() {
     // Never synced: the first run is due at once.
     let task = sync::spawn_schedule(
         env.db.db.clone(),
-        env.ord.client.clone(),
+        env.ord.client.clone().into(),
         Duration::from_secs(3600),
     );
     let deadline = Instant::now() + Duration::from_secs(10);

@@ -5,7 +5,7 @@ use crate::common;
 
 use common::fhir::{fhir_json, MockFhir, KEY};
 use common::ord::{json_response, organisation, MockOrd};
-use common::{days_ago, dump_except, TestDb};
+use common::{days_ago, dump_except, gql, gql_admin, TestDb};
 use nhs_organisations::sync::{self, NoProgress, Source, SyncOptions, SyncReport};
 use serde_json::{json, Value};
 use wiremock::ResponseTemplate;
@@ -380,4 +380,176 @@ async fn the_rate_ceiling_holds_for_fhir_too() {
     assert_eq!(fhir.requested().await.len(), 6);
     assert!(took >= std::time::Duration::from_millis(1000), "{took:?}");
     assert!(took < std::time::Duration::from_millis(2500), "{took:?}");
+}
+
+/// `serve` with `ODS_SOURCE=fhir`: its mutations read FHIR, never ORD (whose root here
+/// refuses every connection).
+async fn fhir_app(fhir: &MockFhir, db: &TestDb) -> (nhs_organisations::graphql::AppSchema, String) {
+    let key = nhs_organisations::auth::create_key(&db.db, "fhir-admin")
+        .await
+        .expect("admin key");
+    let app = common::app_over(
+        db.db.clone(),
+        Some(fhir.client.clone().into()),
+        &common::settings(),
+    )
+    .await;
+    (app.schema, key)
+}
+
+#[tokio::test]
+async fn the_sync_mutations_read_the_configured_source() {
+    let since = days_ago(5);
+    let fhir = fhir_facts(since).await;
+    let db = TestDb::seeded().await;
+    let (schema, key) = fhir_app(&fhir, &db).await;
+
+    let dry = common::data(
+        gql_admin(
+            &schema,
+            &format!(
+                "mutation {{ syncFromOrd(since: \"{since}\", dryRun: true) {{ listed changes {{ odsCode field after }} }} }}"
+            ),
+            &key,
+        )
+        .await,
+    );
+    assert_eq!(dry["syncFromOrd"]["listed"], 4);
+    let renamed = json!({"odsCode": "RVVKC", "field": "name", "after": NEW_SITE_NAME});
+    assert!(
+        dry["syncFromOrd"]["changes"]
+            .as_array()
+            .expect("changes")
+            .contains(&renamed),
+        "{dry}"
+    );
+
+    let started = common::data(
+        gql_admin(
+            &schema,
+            &format!("mutation {{ startSync(since: \"{since}\") {{ id }} }}"),
+            &key,
+        )
+        .await,
+    );
+    let id = started["startSync"]["id"].as_str().expect("id").to_owned();
+    let query = format!("{{ syncJob(id: \"{id}\") {{ state error report {{ listed }} }} }}");
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let job = loop {
+        let job = common::data(gql_admin(&schema, &query, &key).await)["syncJob"].clone();
+        if job["state"] == "SUCCEEDED" || job["state"] == "FAILED" {
+            break job;
+        }
+        assert!(
+            std::time::Instant::now() < until,
+            "the job never finished: {job}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(job["state"], "SUCCEEDED", "{job}");
+    assert_eq!(job["report"]["listed"], 4);
+    let name = common::data(gql(&schema, r#"{ organisation(odsCode: "RVVKC") { name } }"#).await);
+    assert_eq!(name["organisation"]["name"], NEW_SITE_NAME);
+    let requested = fhir.requested().await;
+    assert!(requested.iter().all(|(_, keyed)| *keyed), "{requested:?}");
+}
+
+#[tokio::test]
+async fn create_organisations_reads_the_configured_source() {
+    let fhir = MockFhir::start().await;
+    for code in CODES.iter().chain(&TARGETS) {
+        let v = fhir.fixture(&format!("Organization/{code}.json"));
+        fhir.organisation(code, &v).await;
+        let a = fhir.fixture(&format!(
+            "OrganizationAffiliation/primary-organization-{code}.json"
+        ));
+        fhir.affiliations(code, &a).await;
+    }
+    let db = TestDb::seeded().await;
+    let (schema, key) = fhir_app(&fhir, &db).await;
+    let deleted = common::data(
+        gql_admin(
+            &schema,
+            r#"mutation { deleteOrganisations(odsCodes: ["RVVKC"]) { results { status } } }"#,
+            &key,
+        )
+        .await,
+    );
+    assert_eq!(
+        deleted["deleteOrganisations"]["results"][0]["status"],
+        "DELETED"
+    );
+    assert!(fhir.requested().await.is_empty());
+
+    let created = common::data(
+        gql_admin(
+            &schema,
+            r#"mutation { createOrganisations(odsCodes: ["RVVKC"]) { results { odsCode status message } } }"#,
+            &key,
+        )
+        .await,
+    );
+    let result = &created["createOrganisations"]["results"][0];
+    assert_eq!(result["odsCode"], "RVVKC");
+    assert!(
+        ["CREATED", "RESTORED"].contains(&result["status"].as_str().unwrap_or("")),
+        "{created}"
+    );
+    let requested = fhir.requested().await;
+    assert!(
+        requested
+            .iter()
+            .any(|(p, keyed)| p.starts_with("/Organization/RVVKC") && *keyed),
+        "{requested:?}"
+    );
+    let site = common::data(
+        gql(
+            &schema,
+            r#"{ organisation(odsCode: "RVVKC") { name trust { odsCode } } }"#,
+        )
+        .await,
+    );
+    assert_eq!(site["organisation"]["trust"]["odsCode"], "RVV", "{site}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_schedules_its_sync_from_the_configured_source() {
+    // Never synced, so the first scheduled run is due at once, from 30 days ago.
+    let since = days_ago(30);
+    let fhir = fhir_facts(since).await;
+    let db = TestDb::seeded().await;
+    let port = common::free_port();
+    let mut child = std::process::Command::new(common::BIN)
+        .arg("serve")
+        .env("DATABASE_URL", &db.url)
+        .env("PORT", port.to_string())
+        .env("ODS_SOURCE", "fhir")
+        .env("FHIR_BASE_URL", fhir.base())
+        .env("FHIR_API_KEY", KEY)
+        .env("ORD_BASE_URL", "http://127.0.0.1:9/never")
+        .env("ORD_MAX_RPS", "50")
+        .env("SYNC_EVERY", "1h")
+        .env_remove("SYNC_FULL_EVERY")
+        .env("RUST_LOG", "error")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start serve");
+    let ran = common::eventually(std::time::Duration::from_secs(60), || async {
+        common::count(&db.db, "SELECT COUNT(*) FROM sync_runs").await > 0
+    })
+    .await;
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(ran, "the scheduled sync never ran");
+    let renamed = common::count(
+        &db.db,
+        &format!(
+            "SELECT COUNT(*) FROM organisations WHERE ods_code = 'RVVKC' AND name = '{NEW_SITE_NAME}'"
+        ),
+    )
+    .await;
+    assert_eq!(renamed, 1, "the schedule applied FHIR's name");
+    let requested = fhir.requested().await;
+    assert!(!requested.is_empty() && requested.iter().all(|(_, keyed)| *keyed));
 }

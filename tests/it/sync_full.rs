@@ -384,7 +384,7 @@ async fn the_full_schedule_runs_a_full_sync_first_when_there_never_was_one() {
     data(env.sync("").await);
     let task = sync::spawn_full_schedule(
         env.db.db.clone(),
-        env.ord.client.clone(),
+        env.ord.client.clone().into(),
         Duration::from_secs(3600),
     );
     let full_runs = "SELECT COUNT(*) FROM sync_runs WHERE full_sync = true";

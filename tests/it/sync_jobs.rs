@@ -119,6 +119,15 @@ async fn a_job_polled_to_completion_reports_what_sync_from_ord_reports() {
         .any(|c| c["odsCode"] == "RVV01" && c["field"] == "name" && c["after"] == "JOB NAME"));
     // Applied, with its watermark, as `syncFromOrd` would.
     assert_eq!(count(&env.db.db, "SELECT COUNT(*) FROM sync_runs").await, 1);
+    // The very next read sees it: the job rebuilt the snapshot before it read as succeeded.
+    let read = data(
+        gql(
+            &env.schema,
+            r#"{ organisation(odsCode: "RVV01") { name } }"#,
+        )
+        .await,
+    );
+    assert_eq!(read["organisation"]["name"], "JOB NAME");
     let list = data(
         gql_admin(
             &env.schema,

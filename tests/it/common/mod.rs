@@ -291,7 +291,16 @@ pub async fn app_with(
     ord: Option<nhs_organisations::ord::OrdClient>,
     settings: &nhs_organisations::config::ServerSettings,
 ) -> nhs_organisations::http::AppState {
-    nhs_organisations::http::AppState::start(db, ord, settings)
+    app_over(db, ord.map(Into::into), settings).await
+}
+
+/// As `app_with`, over any ODS source (the FHIR client, say).
+pub async fn app_over(
+    db: DatabaseConnection,
+    source: Option<nhs_organisations::sync::SharedSource>,
+    settings: &nhs_organisations::config::ServerSettings,
+) -> nhs_organisations::http::AppState {
+    nhs_organisations::http::AppState::start(db, source, settings)
         .await
         .expect("the app starts")
 }
