@@ -13,8 +13,9 @@ use crate::errors::internal_error;
 use crate::memberships::Edge;
 use crate::snapshot::{Day, EdgeDef, Kind, Snapshot, SnapshotStore};
 
-/// Largest batch: above the number of sites we keep.
-const MAX_BATCH: usize = 5_000;
+/// A batch starts as soon as a level asks: every key of a level comes in one `load_many`,
+/// so there is nothing to wait for, and this size never splits a level's keys.
+const START_AT_ONCE: usize = 1;
 
 /// The snapshot a request answers from: pinned on first use (so requests refused by the limits
 /// never cost a build) and the same for the rest of the request.
@@ -324,6 +325,18 @@ impl ReportedParents {
     }
 }
 
+/// The DataLoader's spawner: runs a batch in place. A batch reads the pinned snapshot and
+/// never waits, so the level that asked gets its answer without yielding, and its sibling
+/// objects find the level's edge loaded instead of queueing on it. Anything that does wait
+/// (the first pin of a request builds the snapshot) goes on as a task.
+fn run_inline(mut task: futures::future::BoxFuture<'static, ()>) {
+    let waker = futures::task::noop_waker();
+    let mut cx = std::task::Context::from_waker(&waker);
+    if task.as_mut().poll(&mut cx).is_pending() {
+        tokio::spawn(task);
+    }
+}
+
 /// Gives a request its snapshot pin (unless the HTTP layer pinned one already), its "today",
 /// its own DataLoader over the pin, and the parents a mutation's report shows.
 pub fn per_request(mut request: Request, store: &Arc<SnapshotStore>) -> Request {
@@ -343,9 +356,8 @@ pub fn per_request(mut request: Request, store: &Arc<SnapshotStore>) -> Request 
     if request.data.get(&std::any::TypeId::of::<Today>()).is_none() {
         request = request.data(Today(Utc::now().date_naive()));
     }
-    let loader = DataLoader::new(SnapshotLoader { pinned }, tokio::spawn)
-        .max_batch_size(MAX_BATCH)
-        // Keys of one level arrive together; waiting for more only adds latency.
+    let loader = DataLoader::new(SnapshotLoader { pinned }, run_inline)
+        .max_batch_size(START_AT_ONCE)
         .delay(std::time::Duration::ZERO);
     request.data(loader).data(ReportedParents::default())
 }
