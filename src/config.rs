@@ -636,7 +636,7 @@ mod tests {
             assert_eq!(default.ods_source, OdsSource::Ord);
             assert_eq!(default.source().expect("ord").name(), "ord");
             let no_key = parse(&["--ods-source", "fhir"]).expect("parses");
-            let err = no_key.source().err().expect("no key");
+            let err = no_key.source().expect_err("no key");
             assert!(err.contains("FHIR_API_KEY"), "{err}");
         }
         let fhir = parse(&[
