@@ -30,3 +30,34 @@ impl From<NaiveDate> for Date {
         Date(d)
     }
 }
+
+/// An instant, in UTC.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Instant(pub chrono::DateTime<chrono::Utc>);
+
+/// An instant in RFC 3339 form, in UTC (`2026-12-03T06:30:00.123+00:00`). Input may carry any
+/// offset.
+#[Scalar(
+    name = "DateTime",
+    specified_by_url = "https://datatracker.ietf.org/doc/html/rfc3339"
+)]
+impl ScalarType for Instant {
+    fn parse(value: Value) -> InputValueResult<Self> {
+        match &value {
+            Value::String(s) => chrono::DateTime::parse_from_rfc3339(s)
+                .map(|t| Instant(t.with_timezone(&chrono::Utc)))
+                .map_err(|_| InputValueError::custom(format!("'{s}' is not an RFC 3339 instant"))),
+            _ => Err(InputValueError::expected_type(value)),
+        }
+    }
+
+    fn to_value(&self) -> Value {
+        Value::String(self.0.to_rfc3339())
+    }
+}
+
+impl From<chrono::DateTime<chrono::Utc>> for Instant {
+    fn from(t: chrono::DateTime<chrono::Utc>) -> Self {
+        Instant(t)
+    }
+}

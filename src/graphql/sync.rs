@@ -3,10 +3,9 @@
 use std::sync::OnceLock;
 
 use async_graphql::{Context, Enum, Object, Result, SimpleObject, ID};
-use chrono::{DateTime, Utc};
 use sea_orm::DatabaseConnection;
 
-use super::scalars::Date;
+use super::scalars::{Date, Instant};
 use crate::auth;
 use crate::config::OrdSettings;
 use crate::errors::AppError;
@@ -306,11 +305,11 @@ pub struct SyncJob {
     /// A dry run: reports, changes nothing.
     pub dry_run: bool,
     /// When it was asked for.
-    pub requested_at: DateTime<Utc>,
+    pub requested_at: Instant,
     /// When it started running.
-    pub started_at: Option<DateTime<Utc>>,
+    pub started_at: Option<Instant>,
     /// When it finished (either way).
-    pub finished_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<Instant>,
     /// Records fetched of those to fetch.
     pub progress: SyncJobProgress,
     /// Why it failed; null unless `FAILED`.
@@ -339,9 +338,9 @@ impl From<jobs::SyncJob> for SyncJob {
             since: row.since.map(Date),
             full: row.full_sync,
             dry_run: row.dry_run,
-            requested_at: row.requested_at,
-            started_at: row.started_at,
-            finished_at: row.finished_at,
+            requested_at: Instant(row.requested_at),
+            started_at: row.started_at.map(Instant),
+            finished_at: row.finished_at.map(Instant),
             progress: SyncJobProgress {
                 done: count(job.done),
                 total: count(job.total),

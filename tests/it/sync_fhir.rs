@@ -457,14 +457,8 @@ async fn the_sync_mutations_read_the_configured_source() {
 #[tokio::test]
 async fn create_organisations_reads_the_configured_source() {
     let fhir = MockFhir::start().await;
-    for code in CODES.iter().chain(&TARGETS) {
-        let v = fhir.fixture(&format!("Organization/{code}.json"));
-        fhir.organisation(code, &v).await;
-        let a = fhir.fixture(&format!(
-            "OrganizationAffiliation/primary-organization-{code}.json"
-        ));
-        fhir.affiliations(code, &a).await;
-    }
+    let codes: Vec<&str> = CODES.iter().chain(&TARGETS).copied().collect();
+    fhir.fixtures(&codes).await;
     let db = TestDb::seeded().await;
     let (schema, key) = fhir_app(&fhir, &db).await;
     let deleted = common::data(
