@@ -9,9 +9,9 @@ use chrono::{NaiveDate, Utc};
 use common::ord::{
     fixture, json_response, record_from, site_changed as site, sync_list, trust_in, MockOrd, PREFIX,
 };
+use common::sync_env::SyncEnv;
 use common::{count, data, days_ago, dump, error_code, gql_admin, today, TestDb};
 use nhs_organisations::entities::organisation;
-use nhs_organisations::graphql::AppSchema;
 use nhs_organisations::memberships::{self, Edge, Moment};
 use nhs_organisations::sync::{self, NoProgress, SyncOptions};
 use sea_orm::sea_query::Expr;
@@ -70,11 +70,15 @@ const REPORT: &str = "dryRun since listed untracked fetched skippedDeleted notFo
     moves { odsCode before after effectiveOn } closures { odsCode entity closedOn } \
     successions { odsCode entity kind targetIs targetCode effectiveOn } warnings";
 
-struct Env {
-    db: TestDb,
-    ord: MockOrd,
-    schema: AppSchema,
-    key: String,
+/// The shared sync test set-up, with this file's helpers.
+struct Env(SyncEnv);
+
+impl std::ops::Deref for Env {
+    type Target = SyncEnv;
+
+    fn deref(&self) -> &SyncEnv {
+        &self.0
+    }
 }
 
 impl Env {
@@ -83,34 +87,12 @@ impl Env {
     }
 
     async fn with_ord(ord: MockOrd) -> Env {
-        let db = TestDb::seeded().await;
-        let key = nhs_organisations::auth::create_key(&db.db, "sync-admin")
-            .await
-            .expect("admin key");
-        let schema = common::app(db.db.clone(), Some(ord.client.clone()))
-            .await
-            .schema;
-        Env {
-            db,
-            ord,
-            schema,
-            key,
-        }
+        Env(SyncEnv::over(ord, "sync-admin").await)
     }
 
     /// Runs `syncFromOrd` with the given arguments (e.g. `since: "2025-01-01"`).
     async fn sync(&self, args: &str) -> Value {
-        let args = if args.is_empty() {
-            String::new()
-        } else {
-            format!("({args})")
-        };
-        gql_admin(
-            &self.schema,
-            &format!("mutation {{ syncFromOrd{args} {{ {REPORT} }} }}"),
-            &self.key,
-        )
-        .await
+        self.sync_from_ord(args, REPORT).await
     }
 
     /// A successful sync's report.
@@ -571,13 +553,7 @@ async fn welsh_site_moving_to_an_english_trust_changes_country() {
 
     // And back to the board: trust, ICB and region cleared, Wales again.
     let later = MockOrd::start().await;
-    let env = Env {
-        schema: common::app(env.db.db.clone(), Some(later.client.clone()))
-            .await
-            .schema,
-        ord: later,
-        ..env
-    };
+    let env = Env(env.0.with_ord(later).await);
     env.ord.list(today(), &["7A4C1"]).await;
     env.ord
         .record(

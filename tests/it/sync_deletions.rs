@@ -5,8 +5,8 @@ use crate::common;
 
 use chrono::NaiveDate;
 use common::ord::{fixture, json_response, record_from, trust_in, MockOrd};
-use common::{count, data, days_ago, dump_except, gql_admin, TestDb};
-use nhs_organisations::graphql::AppSchema;
+use common::sync_env::SyncEnv;
+use common::{count, data, days_ago, dump_except, gql_admin};
 use nhs_organisations::memberships::{self, Edge};
 use sea_orm::{ConnectionTrait, DatabaseConnection, FromQueryResult, Statement};
 use serde_json::{json, Value};
@@ -17,39 +17,24 @@ const REPORT: &str = "dryRun listed fetched notFound \
     moves { odsCode before after effectiveOn } closures { odsCode entity closedOn } \
     deletions { odsCode entity deletedOn reason } warnings";
 
-struct Env {
-    db: TestDb,
-    ord: MockOrd,
-    schema: AppSchema,
-    key: String,
+/// The shared sync test set-up, with this file's helpers.
+struct Env(SyncEnv);
+
+impl std::ops::Deref for Env {
+    type Target = SyncEnv;
+
+    fn deref(&self) -> &SyncEnv {
+        &self.0
+    }
 }
 
 impl Env {
     async fn new() -> Env {
-        let ord = MockOrd::start().await;
-        let db = TestDb::seeded().await;
-        let key = nhs_organisations::auth::create_key(&db.db, "sync-admin")
-            .await
-            .expect("admin key");
-        let schema = common::app(db.db.clone(), Some(ord.client.clone()))
-            .await
-            .schema;
-        Env {
-            db,
-            ord,
-            schema,
-            key,
-        }
+        Env(SyncEnv::over(MockOrd::start().await, "sync-admin").await)
     }
 
     async fn report(&self, args: &str) -> Value {
-        let resp = gql_admin(
-            &self.schema,
-            &format!("mutation {{ syncFromOrd({args}) {{ {REPORT} }} }}"),
-            &self.key,
-        )
-        .await;
-        data(resp)["syncFromOrd"].clone()
+        data(self.sync_from_ord(args, REPORT).await)["syncFromOrd"].clone()
     }
 
     async fn query(&self, q: &str) -> Value {
@@ -290,16 +275,7 @@ async fn only_deletions_after_the_newest_version_we_hold_count_and_trusts_are_ma
     env.ord.notifications(&[]).await;
     env.report(&since(days_ago(10))).await;
 
-    let env = Env {
-        ord: MockOrd::start().await,
-        ..env
-    };
-    let env = Env {
-        schema: common::app(env.db.db.clone(), Some(env.ord.client.clone()))
-            .await
-            .schema,
-        ..env
-    };
+    let env = Env(env.0.with_ord(MockOrd::start().await).await);
     env.ord.list(days_ago(1), &[]).await;
     env.ord
         .notifications(&[
@@ -368,16 +344,7 @@ async fn a_failed_notifications_read_is_a_warning_and_the_sync_applies() {
     assert_eq!(warnings(&report).len(), 1);
 
     // A notifications endpoint that keeps failing (retried, then given up): the same.
-    let env = Env {
-        ord: MockOrd::start().await,
-        ..env
-    };
-    let env = Env {
-        schema: common::app(env.db.db.clone(), Some(env.ord.client.clone()))
-            .await
-            .schema,
-        ..env
-    };
+    let env = Env(env.0.with_ord(MockOrd::start().await).await);
     env.ord
         .notifications_respond(ResponseTemplate::new(500))
         .await;

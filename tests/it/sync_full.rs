@@ -10,8 +10,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use common::ord::{record_from, MockOrd};
-use common::{count, data, days_ago, dump, error_code, gql_admin, TestDb};
-use nhs_organisations::graphql::AppSchema;
+use common::sync_env::SyncEnv;
+use common::{count, data, days_ago, dump, error_code, TestDb};
 use nhs_organisations::sync::{self, SyncOptions, SyncProgress};
 use sea_orm::ConnectionTrait;
 use serde_json::Value;
@@ -20,11 +20,15 @@ use wiremock::{Request, Respond, ResponseTemplate};
 const REPORT: &str = "dryRun full since listed untracked fetched notFound \
     changes { odsCode field after } deletions { odsCode } warnings";
 
-struct Env {
-    db: TestDb,
-    ord: MockOrd,
-    schema: AppSchema,
-    key: String,
+/// The shared sync test set-up, with this file's helpers.
+struct Env(SyncEnv);
+
+impl std::ops::Deref for Env {
+    type Target = SyncEnv;
+
+    fn deref(&self) -> &SyncEnv {
+        &self.0
+    }
 }
 
 impl Env {
@@ -39,33 +43,11 @@ impl Env {
         .await;
         ord.not_found_otherwise().await;
         ord.notifications(&[]).await;
-        let db = TestDb::seeded().await;
-        let key = nhs_organisations::auth::create_key(&db.db, "sync-admin")
-            .await
-            .expect("admin key");
-        let schema = common::app(db.db.clone(), Some(ord.client.clone()))
-            .await
-            .schema;
-        Env {
-            db,
-            ord,
-            schema,
-            key,
-        }
+        Env(SyncEnv::over(ord, "sync-admin").await)
     }
 
     async fn sync(&self, args: &str) -> Value {
-        let args = if args.is_empty() {
-            String::new()
-        } else {
-            format!("({args})")
-        };
-        gql_admin(
-            &self.schema,
-            &format!("mutation {{ syncFromOrd{args} {{ {REPORT} }} }}"),
-            &self.key,
-        )
-        .await
+        self.sync_from_ord(args, REPORT).await
     }
 
     async fn name(&self, code: &str) -> Value {

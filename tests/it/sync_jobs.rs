@@ -6,6 +6,7 @@ use crate::common;
 use std::time::{Duration, Instant};
 
 use common::ord::{record_from, MockOrd, PREFIX};
+use common::sync_env::SyncEnv;
 use common::{count, data, days_ago, dump_except, error_code, gql, gql_admin, TestDb};
 use nhs_organisations::graphql::AppSchema;
 use serde_json::{json, Value};
@@ -15,29 +16,20 @@ use wiremock::{Mock, ResponseTemplate};
 const JOB: &str = "id state trigger actor since full dryRun requestedAt startedAt finishedAt \
     progress { done total } error report { dryRun listed fetched changes { odsCode field after } warnings }";
 
-struct Env {
-    db: TestDb,
-    ord: MockOrd,
-    schema: AppSchema,
-    key: String,
+/// The shared sync test set-up, with this file's helpers.
+struct Env(SyncEnv);
+
+impl std::ops::Deref for Env {
+    type Target = SyncEnv;
+
+    fn deref(&self) -> &SyncEnv {
+        &self.0
+    }
 }
 
 impl Env {
     async fn new() -> Env {
-        let ord = MockOrd::start().await;
-        let db = TestDb::seeded().await;
-        let key = nhs_organisations::auth::create_key(&db.db, "jobs-admin")
-            .await
-            .expect("admin key");
-        let schema = common::app(db.db.clone(), Some(ord.client.clone()))
-            .await
-            .schema;
-        Env {
-            db,
-            ord,
-            schema,
-            key,
-        }
+        Env(SyncEnv::over(MockOrd::start().await, "jobs-admin").await)
     }
 
     /// ORD lists RVV01 as changed and answers its record renamed, after `delay`.

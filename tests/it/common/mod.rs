@@ -7,6 +7,7 @@ pub mod fhir;
 pub mod ord;
 pub mod ordered_json;
 mod pg_cleanup;
+pub mod sync_env;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
