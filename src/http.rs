@@ -59,33 +59,33 @@ impl AppState {
     /// built before the first request, and a watcher following other processes' writes.
     pub async fn start(
         db: DatabaseConnection,
-        ord: Option<SharedSource>,
+        source: Option<SharedSource>,
         settings: &ServerSettings,
     ) -> AppResult<Self> {
-        let state = Self::new(db, ord.clone(), &settings.limits);
+        let state = Self::new(db, source.clone(), &settings.limits);
         // Jobs a dead process left running are failed before anything can start one.
         state.schema.jobs().recover().await;
         let jobs = state.schema.jobs().clone();
-        match (settings.schedule(), &ord) {
-            (Some(every), Some(ord)) => {
+        match (settings.schedule(), &source) {
+            (Some(every), Some(source)) => {
                 tracing::info!(
                     every_secs = every.as_secs(),
-                    source = ord.name(),
+                    source = source.name(),
                     "sync schedule on"
                 );
-                crate::sync::spawn_job_schedule(jobs.clone(), ord.clone(), every, false);
+                crate::sync::spawn_job_schedule(jobs.clone(), source.clone(), every, false);
             }
             (Some(_), None) => tracing::warn!("SYNC_EVERY is set, but there is no ODS source"),
             (None, _) => tracing::info!("sync schedule off (set SYNC_EVERY to turn it on)"),
         }
-        match (settings.full_schedule(), &ord) {
-            (Some(every), Some(ord)) => {
+        match (settings.full_schedule(), &source) {
+            (Some(every), Some(source)) => {
                 tracing::info!(
                     every_secs = every.as_secs(),
-                    source = ord.name(),
+                    source = source.name(),
                     "full sync schedule on"
                 );
-                crate::sync::spawn_job_schedule(jobs, ord.clone(), every, true);
+                crate::sync::spawn_job_schedule(jobs, source.clone(), every, true);
             }
             (Some(_), None) => tracing::warn!("SYNC_FULL_EVERY is set, but there is no ODS source"),
             (None, _) => {}

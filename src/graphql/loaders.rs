@@ -356,8 +356,8 @@ pub fn per_request(mut request: Request, store: &Arc<SnapshotStore>) -> Request 
     if request.data.get(&std::any::TypeId::of::<Today>()).is_none() {
         request = request.data(Today(Utc::now().date_naive()));
     }
-    let loader = DataLoader::new(SnapshotLoader { pinned }, run_inline)
-        .max_batch_size(START_AT_ONCE)
-        .delay(std::time::Duration::ZERO);
+    // A batch that starts at once never waits for the loader's delay.
+    let loader =
+        DataLoader::new(SnapshotLoader { pinned }, run_inline).max_batch_size(START_AT_ONCE);
     request.data(loader).data(ReportedParents::default())
 }

@@ -236,10 +236,11 @@ pub struct MergerMutation;
 
 #[Object]
 impl MergerMutation {
-    /// Adds sites by ODS code from ORD (or FHIR, with `ODS_SOURCE=fhir`), under the trust or Local Health Board that operates
-    /// them, with country, ICB, region, OPEN UK network and PDU derived from the parent. A
-    /// deleted site is re-added (RESTORED) with its last PDU, network and borough. Each code
-    /// gets a result; the source being unavailable fails the whole call and applies nothing.
+    /// Adds sites by ODS code from ORD (or FHIR, with `ODS_SOURCE=fhir`), under the trust or
+    /// Local Health Board that operates them, with country, ICB, region, OPEN UK network and
+    /// PDU derived from the parent. A deleted site is re-added (RESTORED) with its last PDU,
+    /// network and borough. Each code gets a result; the source being unavailable fails the
+    /// whole call and applies nothing.
     async fn create_organisations(
         &self,
         ctx: &Context<'_>,

@@ -107,17 +107,6 @@ pub fn build_schema(db: DatabaseConnection) -> AppSchema {
     build_schema_full(db, None, &QueryLimits::default())
 }
 
-/// Builds the schema over a database connection and an ODS source client (one per process:
-/// its rate limit holds across every request, the sync schedule included).
-pub fn build_schema_with(db: DatabaseConnection, source: impl Into<SharedSource>) -> AppSchema {
-    build_schema_full(db, Some(source.into()), &QueryLimits::default())
-}
-
-/// Builds the schema with the ODS source mutations should use, if given.
-pub fn build_schema_with_ord(db: DatabaseConnection, source: Option<SharedSource>) -> AppSchema {
-    build_schema_full(db, source, &QueryLimits::default())
-}
-
 /// Builds the schema with these query limits.
 pub fn build_schema_with_limits(db: DatabaseConnection, limits: &QueryLimits) -> AppSchema {
     build_schema_full(db, None, limits)
@@ -127,17 +116,17 @@ pub fn build_schema_with_limits(db: DatabaseConnection, limits: &QueryLimits) ->
 /// its own).
 pub fn build_schema_full(
     db: DatabaseConnection,
-    ord: Option<SharedSource>,
+    source: Option<SharedSource>,
     limits: &QueryLimits,
 ) -> AppSchema {
-    build_schema_over(SnapshotStore::new(db.clone()), db, ord, limits)
+    build_schema_over(SnapshotStore::new(db.clone()), db, source, limits)
 }
 
 /// Builds the schema over a snapshot store (reads) and its database (writes).
 pub fn build_schema_over(
     store: Arc<SnapshotStore>,
     db: DatabaseConnection,
-    ord: Option<SharedSource>,
+    source: Option<SharedSource>,
     limits: &QueryLimits,
 ) -> AppSchema {
     let jobs = SyncJobs::with_store(db.clone(), store.clone());
@@ -149,8 +138,8 @@ pub fn build_schema_over(
         .data(db)
         .data(store.clone())
         .data(jobs.clone());
-    if let Some(ord) = ord {
-        builder = builder.data(ord);
+    if let Some(source) = source {
+        builder = builder.data(source);
     }
     AppSchema {
         schema: builder.finish(),

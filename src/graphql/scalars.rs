@@ -31,9 +31,9 @@ impl From<NaiveDate> for Date {
     }
 }
 
-/// An instant, in UTC.
+/// A point in time, in UTC (GraphQL `DateTime`).
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub struct Instant(pub chrono::DateTime<chrono::Utc>);
+pub struct Timestamp(pub chrono::DateTime<chrono::Utc>);
 
 /// An instant in RFC 3339 form, in UTC (`2026-12-03T06:30:00.123+00:00`). Input may carry any
 /// offset.
@@ -41,23 +41,19 @@ pub struct Instant(pub chrono::DateTime<chrono::Utc>);
     name = "DateTime",
     specified_by_url = "https://datatracker.ietf.org/doc/html/rfc3339"
 )]
-impl ScalarType for Instant {
+impl ScalarType for Timestamp {
     fn parse(value: Value) -> InputValueResult<Self> {
         match &value {
             Value::String(s) => chrono::DateTime::parse_from_rfc3339(s)
-                .map(|t| Instant(t.with_timezone(&chrono::Utc)))
-                .map_err(|_| InputValueError::custom(format!("'{s}' is not an RFC 3339 instant"))),
+                .map(|t| Timestamp(t.with_timezone(&chrono::Utc)))
+                .map_err(|_| {
+                    InputValueError::custom(format!("'{s}' is not an RFC 3339 date and time"))
+                }),
             _ => Err(InputValueError::expected_type(value)),
         }
     }
 
     fn to_value(&self) -> Value {
         Value::String(self.0.to_rfc3339())
-    }
-}
-
-impl From<chrono::DateTime<chrono::Utc>> for Instant {
-    fn from(t: chrono::DateTime<chrono::Utc>) -> Self {
-        Instant(t)
     }
 }

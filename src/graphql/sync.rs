@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 use async_graphql::{Context, Enum, Object, Result, SimpleObject, ID};
 use sea_orm::DatabaseConnection;
 
-use super::scalars::{Date, Instant};
+use super::scalars::{Date, Timestamp};
 use crate::auth;
 use crate::config::OrdSettings;
 use crate::errors::AppError;
@@ -305,11 +305,11 @@ pub struct SyncJob {
     /// A dry run: reports, changes nothing.
     pub dry_run: bool,
     /// When it was asked for.
-    pub requested_at: Instant,
+    pub requested_at: Timestamp,
     /// When it started running.
-    pub started_at: Option<Instant>,
+    pub started_at: Option<Timestamp>,
     /// When it finished (either way).
-    pub finished_at: Option<Instant>,
+    pub finished_at: Option<Timestamp>,
     /// Records fetched of those to fetch.
     pub progress: SyncJobProgress,
     /// Why it failed; null unless `FAILED`.
@@ -338,9 +338,9 @@ impl From<jobs::SyncJob> for SyncJob {
             since: row.since.map(Date),
             full: row.full_sync,
             dry_run: row.dry_run,
-            requested_at: Instant(row.requested_at),
-            started_at: row.started_at.map(Instant),
-            finished_at: row.finished_at.map(Instant),
+            requested_at: Timestamp(row.requested_at),
+            started_at: row.started_at.map(Timestamp),
+            finished_at: row.finished_at.map(Timestamp),
             progress: SyncJobProgress {
                 done: count(job.done),
                 total: count(job.total),

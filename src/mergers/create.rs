@@ -85,7 +85,7 @@ struct CreateInputs<'a> {
 /// Adds sites by ODS code from the ODS source, ORD or FHIR (or re-adds deleted ones).
 pub async fn create_organisations(
     db: &DatabaseConnection,
-    ord: &dyn crate::sync::Source,
+    source: &dyn crate::sync::Source,
     request: &CreateRequest,
     actor: &str,
 ) -> AppResult<MergerReport> {
@@ -93,19 +93,19 @@ pub async fn create_organisations(
     let coordinates = check_coordinates(&request.coordinates, &codes)?;
     let reference = ReferenceData::bundled()?;
 
-    // Every ORD request happens here, before anything is written.
+    // Every request to the source happens here, before anything is written.
     let mut records = Records::new();
     for code in &codes {
         let current = find_site(db, code)
             .await?
             .is_some_and(|s| s.deleted_at.is_none());
         if !current {
-            records.insert(code.clone(), ord.organisation(code).await?);
+            records.insert(code.clone(), source.organisation(code).await?);
         }
     }
     let mut trust_records = Records::new();
     for trust in trusts_needing_icb(db, &records).await? {
-        let record = ord.organisation(&trust).await?;
+        let record = source.organisation(&trust).await?;
         trust_records.insert(trust, record);
     }
 
